@@ -1,0 +1,2 @@
+//! An INI parser with Python `configparser.ConfigParser` semantics as Swift and
+//! paste.deploy configure it. (Stub: being implemented.)

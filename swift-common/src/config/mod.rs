@@ -1,0 +1,161 @@
+//! Configuration: paste.deploy files and `swift.conf`, read the way Swift reads them.
+//!
+//! - [`ini`]: a parser with Python `configparser` semantics as Swift configures it
+//!   (case-sensitive keys, strict duplicates, continuation lines, full-line comments,
+//!   `%(name)s` interpolation with Swift's "no `%(` means raw" rule).
+//! - [`paste`]: paste.deploy on top of it: a file or a `.conf.d` directory,
+//!   `[DEFAULT]` precedence, `set`/`get`, `use = egg:swift#name`, `[pipeline:main]`.
+//! - [`values`]: Swift's value parsers (`config_true_value`, `auto` integers, ...).
+//! - [`swift_conf`]: `swift.conf` under `swift_dir`: the `[swift-hash]` check and
+//!   `[swift-constraints]`.
+//!
+//! This module only reads and validates; it never opens sockets, logs or exits.
+//! Every error carries the file (and line, section and key where known) so a
+//! binary can print it as one line.
+
+pub mod ini;
+pub mod paste;
+pub mod swift_conf;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub use paste::{Component, PasteConfig, Pipeline};
+pub use swift_conf::{Constraints, SwiftConf};
+
+/// Everything that can be wrong with a configuration. `Display` is one line that
+/// names the file and, where known, the line, section, key and value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or directory could not be read.
+    #[error("Unable to read config from {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A syntax error in an INI file (ConfigParser's ParsingError and friends).
+    #[error("{path}: line {line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// Any other structural problem (missing section, bad pipeline, ...).
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    /// A value that does not parse or is out of range.
+    #[error("{path}: [{section}] {key} = {value:?}: {reason}")]
+    Value {
+        path: PathBuf,
+        section: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// A resolved section: what a Swift app or filter factory receives as `conf`
+/// (paste's `global_conf` updated with `local_conf`), every value interpolated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conf {
+    source: PathBuf,
+    section: String,
+    values: BTreeMap<String, String>,
+}
+
+impl Conf {
+    /// A conf from already-resolved values; `source` is the file or `.conf.d`
+    /// directory, `section` the full section name (`app:proxy-server`).
+    pub fn new(
+        source: impl Into<PathBuf>,
+        section: impl Into<String>,
+        values: BTreeMap<String, String>,
+    ) -> Self {
+        Conf {
+            source: source.into(),
+            section: section.into(),
+            values,
+        }
+    }
+
+    /// The file or directory this conf was read from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The full section name, such as `app:proxy-server` or `filter:healthcheck`.
+    pub fn section(&self) -> &str {
+        &self.section
+    }
+
+    /// The raw value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// The value of `key`, or `default` when it is unset.
+    pub fn get_or<'a>(&'a self, key: &str, default: &'a str) -> &'a str {
+        self.get(key).unwrap_or(default)
+    }
+
+    /// The value of `key` when set and not empty after trimming.
+    pub fn get_nonempty(&self, key: &str) -> Option<&str> {
+        self.get(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Swift's `config_true_value(conf.get(key, default))`.
+    pub fn get_bool(&self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            Some(v) => values::config_true_value(v),
+            None => default,
+        }
+    }
+
+    /// An integer (or any `FromStr` number) with a default for an unset key;
+    /// an unparsable value is an error naming the key.
+    pub fn get_parsed<T: FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(key, "not a valid number")),
+        }
+    }
+
+    /// Swift's `config_auto_int_value`: unset or `auto` gives `auto`.
+    pub fn get_auto_int(&self, key: &str, auto: i64) -> Result<i64, ConfigError> {
+        values::config_auto_int_value(self.get(key), auto).map_err(|reason| self.invalid(key, &reason))
+    }
+
+    /// An error about the current value of `key` (or about its absence).
+    pub fn invalid(&self, key: &str, reason: &str) -> ConfigError {
+        ConfigError::Value {
+            path: self.source.clone(),
+            section: self.section.clone(),
+            key: key.to_owned(),
+            value: self.get(key).unwrap_or("").to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Set a value (for callers that add computed keys, as paste does with `__name__`).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(key.into(), value.into());
+    }
+
+    /// All keys and values, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Display for Conf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] in {}", self.section, self.source.display())
+    }
+}

@@ -1,0 +1,2 @@
+//! The operating-system edge. (being written)
+#![allow(unsafe_code)]

@@ -1,0 +1,4 @@
+//! `swift-proxy-server`. (being written)
+#![forbid(unsafe_code)]
+
+fn main() {}
