@@ -25,4 +25,5 @@ pub mod logging;
 pub mod net;
 pub mod supervisor;
 pub mod sys;
+pub mod time;
 pub mod wsgi;

@@ -1,1 +1,394 @@
-//! (being written)
+//! Swift's `run_wsgi`: the ordered bootstrap of a WSGI-style server.
+//!
+//! 1. Load the paste config and the app section; validate `swift.conf`.
+//! 2. Open the logger (`-v` adds the console); log panics through it.
+//! 3. Validate everything else before touching the system: workers,
+//!    bind settings, HTTP limits, TLS files, the target user, and the
+//!    pipeline itself (built once, here, and inherited by every worker).
+//! 4. `-t` stops here with exit 0.
+//! 5. setsid/chdir/umask; bind (with retry); then either serve in-process
+//!    (`workers = 0`, after dropping privileges too: wart 17) or hand over
+//!    to the [`crate::supervisor`].
+//!
+//! Every failure is one line on stderr (and in the log when the logger is
+//! up) and exit status 1. The app itself is supplied by the binary through
+//! [`AppFactory`].
+
+use std::fs::File;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::cli::ServerOptions;
+use crate::config::{Conf, ConfigError, PasteConfig, Pipeline, SwiftConf};
+use crate::http::{ServerConfig, Service};
+use crate::logging::{self, LogConfig, Logger};
+use crate::net::{self, BindConfig, tls};
+use crate::supervisor::{CaptureReaders, Readiness, Supervisor, WorkerArgs};
+use crate::sys::notify::Notifier;
+use crate::sys::privileges::TargetUser;
+use crate::sys::{cpu, process, signals, stdio};
+
+/// What the binary provides: its app section and how to build its pipeline.
+pub trait AppFactory {
+    /// The `[app:...]` section run_wsgi reads its settings from (`proxy-server`).
+    fn app_section(&self) -> &'static str;
+
+    /// Build the served pipeline from the resolved `[pipeline:main]`.
+    /// Errors are one line naming the section or option at fault.
+    fn build(&self, ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String>;
+}
+
+/// What an [`AppFactory`] gets to build from.
+pub struct AppContext<'a> {
+    /// The app section's conf (`[app:proxy-server]` + DEFAULT).
+    pub conf: &'a Conf,
+    /// `main` resolved to filters and app, each with its conf.
+    pub pipeline: &'a Pipeline,
+    pub swift_conf: &'a SwiftConf,
+    /// The server's logger (`log_name`).
+    pub logger: &'a Logger,
+}
+
+/// A bootstrap failure: the line to print, and whether it was also logged.
+#[derive(Debug)]
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Fatal {
+        Fatal(e.to_string())
+    }
+}
+
+/// Everything validated, ready to bind and serve.
+struct Prepared {
+    conf: Conf,
+    logger: Logger,
+    workers: usize,
+    bind: BindConfig,
+    server: ServerConfig,
+    tls: Option<tls::TlsConfig>,
+    user: Option<TargetUser>,
+    stale_worker_timeout: Duration,
+    service: Rc<dyn Service>,
+}
+
+/// Run the server; returns the process exit code.
+pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
+    logging::install_panic_hook();
+    let console = if options.verbose {
+        stdio::dup_stderr().ok()
+    } else {
+        None
+    };
+    let prepared = match prepare(options, app, console) {
+        Ok(p) => p,
+        Err(Fatal(msg)) => {
+            if let Some(l) = logging::global() {
+                l.error(format_args!("{msg}"));
+            }
+            eprintln!("{msg}");
+            return 1;
+        }
+    };
+    if options.test_config {
+        return 0;
+    }
+    match serve(prepared, options) {
+        Ok(code) => code,
+        Err(Fatal(msg)) => {
+            if let Some(l) = logging::global() {
+                l.error(format_args!("{msg}"));
+            }
+            eprintln!("{msg}");
+            1
+        }
+    }
+}
+
+fn prepare(options: &ServerOptions, app: &dyn AppFactory, console: Option<File>) -> Result<Prepared, Fatal> {
+    let section = app.app_section();
+    let paste = PasteConfig::load(&options.conf_path)?;
+    let conf = paste.app_config(section, &[])?;
+    let swift_dir = conf.get_nonempty("swift_dir").unwrap_or("/etc/swift");
+    let swift_conf = SwiftConf::load(std::path::Path::new(swift_dir))?;
+    let log_name = conf.get_nonempty("log_name").unwrap_or(section).to_owned();
+    let log_config = LogConfig::from_conf(&conf, "", &log_name)?;
+    let logger = Logger::open(&log_config, console)?;
+    logging::set_global(&logger);
+
+    modify_priority(&conf, &logger)?;
+
+    let workers = conf.get_auto_int("workers", cpu::usable_cpus() as i64)?;
+    if workers < 0 {
+        return Err(conf.invalid("workers", "must be 0 (serve in the main process), a positive number or \"auto\"").into());
+    }
+    let bind = BindConfig::from_conf(&conf)?;
+    let server = ServerConfig::from_conf(&conf, &swift_conf.constraints)?;
+    let tls = tls::from_conf(&conf)?;
+    let user = match conf.get("user").map(str::trim) {
+        // An empty `user =` keeps the current user (our extension; Swift
+        // would fail to look up the user "").
+        Some("") => None,
+        other => Some(TargetUser::resolve(other.unwrap_or("swift")).map_err(|e| {
+            Fatal(format!("{}: user: {e}", conf.source().display()))
+        })?),
+    };
+    let stale = conf.get_parsed::<f64>("stale_worker_timeout", 86400.0)?;
+    if !(stale >= 0.0 && stale.is_finite()) {
+        return Err(conf.invalid("stale_worker_timeout", "must be a non-negative number of seconds").into());
+    }
+    if conf.get_nonempty("log_statsd_host").is_some() {
+        logger.warning(format_args!("log_statsd_host is set, but StatsD metrics are not implemented yet; none are sent"));
+    }
+    let pipeline = paste.pipeline("main", &[("log_name", log_name.as_str())])?;
+    let service = app
+        .build(&AppContext {
+            conf: &conf,
+            pipeline: &pipeline,
+            swift_conf: &swift_conf,
+            logger: &logger,
+        })
+        .map_err(Fatal)?;
+    Ok(Prepared {
+        conf,
+        logger,
+        workers: workers as usize,
+        bind,
+        server,
+        tls,
+        user,
+        stale_worker_timeout: Duration::from_secs_f64(stale),
+        service,
+    })
+}
+
+/// Swift's `modify_priority`: `nice_priority`, `ionice_class`, `ionice_priority`.
+/// A value that does not parse is a config error; a failed syscall is the
+/// warning Swift prints.
+fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
+    if let Some(v) = conf.get_nonempty("nice_priority") {
+        let nice: i32 = v.parse().map_err(|_| conf.invalid("nice_priority", "must be an integer"))?;
+        if let Err(e) = process::set_nice(nice) {
+            println!("WARNING: Unable to modify scheduling priority of process. Keeping unchanged! Check logs for more info. ");
+            logger.error(format_args!("Unable to modify nice priority: {e}"));
+        }
+    }
+    if let Some(v) = conf.get_nonempty("ionice_class") {
+        let class = match v {
+            "IOPRIO_CLASS_RT" => process::IoClass::RealTime,
+            "IOPRIO_CLASS_BE" => process::IoClass::BestEffort,
+            "IOPRIO_CLASS_IDLE" => process::IoClass::Idle,
+            _ => {
+                return Err(conf.invalid(
+                    "ionice_class",
+                    "must be IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE",
+                ));
+            }
+        };
+        let prio: u8 = conf.get_parsed("ionice_priority", 0u8)?;
+        if prio > 7 {
+            return Err(conf.invalid("ionice_priority", "must be between 0 and 7"));
+        }
+        if let Err(e) = process::set_ionice(class, prio) {
+            println!("WARNING: Unable to modify I/O scheduling class and priority of process. Keeping unchanged! Check logs for more info.");
+            logger.error(format_args!("Unable to modify ionice priority: {e}"));
+        }
+    }
+    Ok(())
+}
+
+fn serve(p: Prepared, options: &ServerOptions) -> Result<i32, Fatal> {
+    match process::daemon_hygiene()? {
+        None => {}
+        Some(e) => p.logger.debug(format_args!("{e} (already a process group leader)")),
+    }
+    let listener = net::bind(&p.bind)?;
+    if p.tls.is_some() {
+        p.logger.warning(format_args!("{}", tls::SSL_WARNING));
+        println!("{}", tls::SSL_WARNING);
+    }
+    let notifier = Notifier::from_env();
+    let keep_stderr = options.verbose;
+    let worker = |args: WorkerArgs| worker_main(args, &p);
+    if p.workers == 0 {
+        if let Some(user) = &p.user {
+            crate::sys::privileges::drop_privileges(user)
+                .map_err(|e| Fatal(format!("cannot drop privileges to user {}: {e}", user.name)))?;
+        }
+        let capture = stdio::CapturePipes::new()?;
+        let code = worker(WorkerArgs {
+            listener,
+            readiness: Readiness::InProcess {
+                notifier,
+                capture,
+                keep_stderr,
+            },
+        });
+        return Ok(code);
+    }
+    let supervisor = Supervisor {
+        workers: p.workers,
+        listener,
+        user: p.user.clone(),
+        logger: p.logger.clone(),
+        notifier,
+        stale_worker_timeout: p.stale_worker_timeout,
+        keep_stderr,
+        worker_main: &worker,
+    };
+    supervisor.run().map_err(Fatal::from)
+}
+
+/// What every worker (or the in-process server) runs: a single-threaded
+/// runtime serving the pipeline until a signal says stop.
+fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
+    let in_process = matches!(args.readiness, Readiness::InProcess { .. });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            args.readiness.fail(&format!("cannot start the runtime: {e}"));
+            return 2;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        match run_worker(args, p, in_process).await {
+            Ok(code) => code,
+            Err((readiness, msg)) => {
+                match readiness {
+                    Some(r) => r.fail(&msg),
+                    None => p.logger.error(format_args!("{msg}")),
+                }
+                2
+            }
+        }
+    })
+}
+
+async fn run_worker(args: WorkerArgs, p: &Prepared, in_process: bool) -> Result<i32, (Option<Readiness>, String)> {
+    let WorkerArgs { listener, readiness } = args;
+    // Handlers first, then unblock: no stop signal can be lost or take the
+    // default action between here and serving.
+    let mut stops = Vec::new();
+    for kind in [SignalKind::hangup(), SignalKind::user_defined1(), SignalKind::interrupt()] {
+        match signal(kind) {
+            Ok(s) => stops.push(s),
+            Err(e) => return Err((Some(readiness), format!("cannot handle signals: {e}"))),
+        }
+    }
+    let mut term = if in_process {
+        match signal(SignalKind::terminate()) {
+            Ok(s) => Some(s),
+            Err(e) => return Err((Some(readiness), format!("cannot handle signals: {e}"))),
+        }
+    } else {
+        None // a worker dies on SIGTERM, as Swift's do
+    };
+    if let Err(e) = signals::unblock_all() {
+        return Err((Some(readiness), e.to_string()));
+    }
+    if let Err(e) = listener.set_nonblocking(true) {
+        return Err((Some(readiness), format!("cannot use the listening socket: {e}")));
+    }
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => return Err((Some(readiness), format!("cannot use the listening socket: {e}"))),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::task::spawn_local(crate::http::serve(
+        listener,
+        p.tls.clone(),
+        p.service.clone(),
+        p.server.clone(),
+        p.logger.clone(),
+        stop_rx,
+        p.stale_worker_timeout,
+    ));
+    let readers = readiness.ready().map_err(|e| (None, e.to_string()))?;
+    if let Some(readers) = readers {
+        spawn_capture_logger(readers, p.logger.clone());
+    }
+    let me = std::process::id();
+    let graceful = {
+        let mut waits: Vec<_> = stops.iter_mut().map(|s| Box::pin(s.recv())).collect();
+        let any_stop = std::future::poll_fn(|cx| {
+            for (i, w) in waits.iter_mut().enumerate() {
+                if w.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(i);
+                }
+            }
+            std::task::Poll::Pending
+        });
+        tokio::select! {
+            i = any_stop => Some(i),
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => None,
+        }
+    };
+    match graceful {
+        Some(i) if in_process => {
+            let name = ["SIGHUP", "SIGUSR1", "SIGINT"][i];
+            if name == "SIGINT" {
+                p.logger.notice(format_args!("User quit"));
+            } else {
+                p.logger.notice(format_args!("{name} received ({me})"));
+            }
+            Notifier::from_env().notify("STOPPING=1");
+        }
+        Some(_) => {}
+        None => {
+            // In-process SIGTERM: stop now, as the master does for its workers.
+            p.logger.notice(format_args!("SIGTERM received ({me})"));
+            Notifier::from_env().notify("STOPPING=1");
+            p.logger.notice(format_args!("Exited ({me})"));
+            return Ok(0);
+        }
+    }
+    let _ = stop_tx.send(true);
+    let outcome = server.await;
+    if let Ok(o) = &outcome {
+        if o.abandoned > 0 {
+            p.logger.warning(format_args!(
+                "{} connections still busy after stale_worker_timeout ({}s); closing them",
+                o.abandoned,
+                p.stale_worker_timeout.as_secs()
+            ));
+        }
+    }
+    if in_process {
+        p.logger.notice(format_args!("Exited ({me})"));
+    } else {
+        p.logger.notice(format_args!("Child {me} exiting normally"));
+    }
+    let _ = &p.conf;
+    Ok(0)
+}
+
+/// For the in-process server: log what is written to our own stdout and
+/// stderr, as the master does for its workers.
+fn spawn_capture_logger(readers: CaptureReaders, logger: Logger) {
+    for (file, kind) in [(readers.stdout, "STDOUT"), (readers.stderr, "STDERR")] {
+        let logger = logger.clone();
+        let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_file(file) else {
+            continue;
+        };
+        tokio::task::spawn_local(async move {
+            let mut pipe = pipe;
+            let mut splitter = stdio::LineSplitter::default();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                match pipe.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        for line in splitter.push(&buf[..n]) {
+                            logger.error(format_args!("{kind}: {line}"));
+                        }
+                    }
+                }
+            }
+        });
+    }
+}

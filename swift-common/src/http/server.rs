@@ -1,0 +1,931 @@
+//! The HTTP/1.1 server a worker runs on its listening socket: accept up to
+//! `max_clients` connections, read request heads within Swift's limits, call
+//! the pipeline, write responses the way eventlet does (header names as the
+//! app set them, `Date` added, Content-Length or chunked), keep connections
+//! alive per HTTP/1.0 and 1.1 rules, and drain gracefully on shutdown.
+//!
+//! Limits, with Swift's responses (inventory 2.12):
+//! - request line of `max_request_line` bytes or more → 414;
+//! - a header line of `max_header_size` bytes or more → 400 Header Line Too Long;
+//! - more than 64 KiB of headers → 400 Headers Too Large;
+//! - more than 100 header lines → 431;
+//! - Content-Length together with Transfer-Encoding → 400 (Swift accepts
+//!   them: wart 28, a request-smuggling risk).
+//!
+//! This module knows nothing of Swift's middleware; it serves any [`Service`].
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::io::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, watch};
+
+use super::body::{Body, ConnIo, ConnShared, Framing, Io};
+use super::message::{Completion, Env, Headers, Request, Response, ResponseBody, Version};
+use super::service::{Service, catch_unwind_future, panic_message};
+use crate::config::{Conf, ConfigError, Constraints};
+use crate::logging::{Level, Logger};
+
+/// Most header lines (the blank line that ends them counts, as in Python's
+/// http.client, where the limit is 100).
+const MAX_HEADER_LINES: usize = 100;
+/// Most bytes of header lines (eventlet's MAX_TOTAL_HEADER_SIZE).
+const MAX_TOTAL_HEADER_SIZE: usize = 65536;
+/// Unread request body a keep-alive connection will discard; more closes it.
+const MAX_DISCARD: u64 = 1 << 20;
+/// Bodies up to this size are copied behind the head into one write.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// How long an idle keep-alive connection waits for its next request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// `keepalive_timeout` unset: wait up to `client_timeout` (eventlet's default).
+    ClientTimeout,
+    /// `keepalive_timeout = N`.
+    Timeout(Duration),
+    /// `keepalive_timeout = 0`: one request per connection.
+    Disabled,
+}
+
+/// The server's settings, from the app conf and swift.conf's constraints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    pub max_clients: usize,
+    pub client_timeout: Duration,
+    pub keepalive: KeepAlive,
+    pub max_request_line: usize,
+    pub max_header_line: usize,
+    pub require_proxy_protocol: bool,
+}
+
+impl ServerConfig {
+    /// `max_clients` (1024), `client_timeout` (60), `keepalive_timeout`
+    /// (unset), `require_proxy_protocol` (false); limits from `constraints`.
+    pub fn from_conf(conf: &Conf, constraints: &Constraints) -> Result<ServerConfig, ConfigError> {
+        let max_clients: i64 = conf.get_parsed("max_clients", 1024)?;
+        if max_clients < 1 {
+            return Err(conf.invalid("max_clients", "must be a positive integer"));
+        }
+        let client_timeout: f64 = conf.get_parsed("client_timeout", 60.0)?;
+        if !(client_timeout > 0.0 && client_timeout.is_finite()) {
+            return Err(conf.invalid("client_timeout", "must be a positive number of seconds"));
+        }
+        let keepalive = match conf.get_nonempty("keepalive_timeout") {
+            None => KeepAlive::ClientTimeout,
+            Some(v) => match v.parse::<f64>() {
+                Ok(0.0) => KeepAlive::Disabled,
+                Ok(t) if t > 0.0 && t.is_finite() => KeepAlive::Timeout(Duration::from_secs_f64(t)),
+                _ => {
+                    return Err(conf.invalid("keepalive_timeout", "must be a number of seconds (0 disables keep-alive)"));
+                }
+            },
+        };
+        Ok(ServerConfig {
+            max_clients: max_clients as usize,
+            client_timeout: Duration::from_secs_f64(client_timeout),
+            keepalive,
+            max_request_line: constraints.max_request_line,
+            max_header_line: constraints.max_header_size,
+            require_proxy_protocol: conf.get_bool("require_proxy_protocol", false),
+        })
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        match self.keepalive {
+            KeepAlive::Timeout(t) => t,
+            _ => self.client_timeout,
+        }
+    }
+}
+
+/// What [`serve`] reports when it returns.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ServeOutcome {
+    /// Connections still open when the drain deadline passed (0 = clean).
+    pub abandoned: usize,
+}
+
+struct Ctx {
+    service: Rc<dyn Service>,
+    cfg: ServerConfig,
+    logger: Logger,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Serve `listener` until `shutdown` turns true, then stop accepting, let
+/// open connections finish their current request (idle ones close at once)
+/// and return when they are all closed or `drain_timeout` has passed.
+///
+/// Must run inside a `LocalSet` (connections are spawned with `spawn_local`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    service: Rc<dyn Service>,
+    cfg: ServerConfig,
+    logger: Logger,
+    mut shutdown: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> ServeOutcome {
+    let max_clients = cfg.max_clients;
+    let permits = Arc::new(Semaphore::new(max_clients));
+    let ctx = Rc::new(Ctx {
+        service,
+        cfg,
+        logger,
+        tls: tls.map(tokio_rustls::TlsAcceptor::from),
+        shutdown: shutdown.clone(),
+    });
+    let local_fallback = listener.local_addr().ok();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // Take a slot before accepting, so a full worker leaves new
+        // connections in the shared queue for the other workers.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => continue,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => continue,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().ok().or(local_fallback).unwrap_or(peer);
+                let ctx = ctx.clone();
+                tokio::task::spawn_local(async move {
+                    let _permit = permit;
+                    connection(ctx, stream, peer, local).await;
+                });
+            }
+            Err(e) => {
+                // Out of fds or memory: back off instead of spinning.
+                ctx.logger.error(format_args!("ERROR WSGI: accept failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    drop(listener);
+    let n = max_clients.min(u32::MAX as usize) as u32;
+    match tokio::time::timeout(drain_timeout, permits.acquire_many(n)).await {
+        Ok(_) => ServeOutcome { abandoned: 0 },
+        Err(_) => ServeOutcome {
+            abandoned: max_clients - permits.available_permits(),
+        },
+    }
+}
+
+async fn connection(ctx: Rc<Ctx>, stream: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr) {
+    let (io, scheme): (Box<dyn Io>, &'static str) = match &ctx.tls {
+        None => (Box::new(stream), "http"),
+        Some(acceptor) => match tokio::time::timeout(ctx.cfg.client_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => (Box::new(tls), "https"),
+            _ => return, // failed or slow handshakes just close
+        },
+    };
+    let shared = Rc::new(ConnShared {
+        io: RefCell::new(Some(ConnIo {
+            io,
+            rbuf: BytesMut::with_capacity(8 * 1024),
+            wbuf: Vec::with_capacity(1024),
+        })),
+        framing: Cell::new(Framing::Done),
+        continue_pending: Cell::new(false),
+        received: Cell::new(0),
+        client_gone: Cell::new(false),
+        client_timeout: ctx.cfg.client_timeout,
+    });
+    let mut conn = Conn {
+        ctx: ctx.clone(),
+        shared,
+        peer,
+        local,
+        scheme,
+        shutdown: ctx.shutdown.clone(),
+    };
+    conn.run().await;
+}
+
+struct Conn {
+    ctx: Rc<Ctx>,
+    shared: Rc<ConnShared>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    scheme: &'static str,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why a request head was refused.
+#[derive(Debug, PartialEq, Eq)]
+enum HeadError {
+    /// Answered with a fixed raw response, as eventlet does.
+    Raw(&'static [u8]),
+    /// Answered through Swift's `send_error` (HTML body, X-Trans-Id).
+    Error(u16, String),
+}
+
+const RESPONSE_414: &[u8] = b"HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+const RESPONSE_400_LINE: &[u8] =
+    b"HTTP/1.0 400 Header Line Too Long\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
+const RESPONSE_400_HEADERS: &[u8] =
+    b"HTTP/1.0 400 Headers Too Large\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
+const RESPONSE_400: &[u8] = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
+const RESPONSE_400_CL_TE: &[u8] = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-Length: 62\r\n\r\nContent-Length and Transfer-Encoding are not allowed together\n";
+const RESPONSE_500: &[u8] =
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Where the head ends, if it is complete; or why it is refused. Checks the
+/// limits on what has arrived so far, so an endless line is refused early.
+fn check_head(buf: &[u8], cfg: &ServerConfig) -> Result<Option<usize>, HeadError> {
+    let Some(nl) = memchr(b'\n', buf) else {
+        return if buf.len() >= cfg.max_request_line {
+            Err(HeadError::Raw(RESPONSE_414))
+        } else {
+            Ok(None)
+        };
+    };
+    if nl + 1 >= cfg.max_request_line {
+        return Err(HeadError::Raw(RESPONSE_414));
+    }
+    let mut pos = nl + 1;
+    let mut total = 0usize;
+    let mut lines = 0usize;
+    loop {
+        let rest = &buf[pos..];
+        let Some(nl) = memchr(b'\n', rest) else {
+            if rest.len() >= cfg.max_header_line {
+                return Err(HeadError::Raw(RESPONSE_400_LINE));
+            }
+            if total + rest.len() > MAX_TOTAL_HEADER_SIZE {
+                return Err(HeadError::Raw(RESPONSE_400_HEADERS));
+            }
+            return Ok(None);
+        };
+        let len = nl + 1;
+        if len >= cfg.max_header_line {
+            return Err(HeadError::Raw(RESPONSE_400_LINE));
+        }
+        total += len;
+        if total > MAX_TOTAL_HEADER_SIZE {
+            return Err(HeadError::Raw(RESPONSE_400_HEADERS));
+        }
+        lines += 1;
+        if lines > MAX_HEADER_LINES {
+            return Err(HeadError::Error(431, "Too many headers".into()));
+        }
+        if rest[..nl] == *b"\r" || nl == 0 {
+            return Ok(Some(pos + len));
+        }
+        pos += len;
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+/// The parts of a request line.
+#[derive(Debug, PartialEq, Eq)]
+struct RequestLine {
+    method: String,
+    target: String,
+    version: Version,
+    /// HTTP/1.1 or later: keep-alive unless asked otherwise.
+    persistent: bool,
+}
+
+/// Parse a request line as Python's BaseHTTPRequestHandler does (split on
+/// single spaces, `HTTP/x.y` with integer parts, 2.0 and above refused).
+fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
+    let words: Vec<&str> = line.split(' ').collect();
+    let mut version = Version::Http10;
+    let mut persistent = false;
+    if words.len() >= 3 {
+        let v = words[words.len() - 1];
+        let bad = || HeadError::Error(400, format!("Bad request version ('{v}')"));
+        let number = v.strip_prefix("HTTP/").ok_or_else(bad)?;
+        let (major, minor) = number.split_once('.').ok_or_else(bad)?;
+        if minor.contains('.') {
+            return Err(bad());
+        }
+        let major: u32 = major.parse().map_err(|_| bad())?;
+        let minor: u32 = minor.parse().map_err(|_| bad())?;
+        if major >= 2 {
+            return Err(HeadError::Error(505, format!("Invalid HTTP version ({number})")));
+        }
+        if (major, minor) >= (1, 1) {
+            version = Version::Http11;
+            persistent = true;
+        }
+    }
+    if !(2..=3).contains(&words.len()) || words[0].is_empty() {
+        return Err(HeadError::Error(400, format!("Bad request syntax ('{line}')")));
+    }
+    if words.len() == 2 && words[0] != "GET" {
+        return Err(HeadError::Error(400, format!("Bad HTTP/0.9 request type ('{}')", words[0])));
+    }
+    let mut target = words[1];
+    // Absolute form: keep only the path (Python keeps the URL when it has none).
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = target.strip_prefix(scheme) {
+            if let Some(slash) = rest.find('/') {
+                target = &rest[slash..];
+            }
+        }
+    }
+    Ok(RequestLine {
+        method: words[0].to_owned(),
+        target: target.to_owned(),
+        version,
+        persistent,
+    })
+}
+
+/// Latin-1 bytes to a string (ASCII is the fast path).
+fn latin1(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => s.to_owned(),
+        _ => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+fn has_token(value: &str, token: &str) -> bool {
+    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// A parsed head, before the body is attached.
+struct Head {
+    line: RequestLine,
+    headers: Headers,
+    framing: Framing,
+    content_length: Option<u64>,
+    /// The client asked to close (or HTTP/1.0 without keep-alive).
+    close: bool,
+    /// The client sent `Connection: keep-alive`.
+    client_keep_alive: bool,
+    expect_continue: bool,
+}
+
+fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
+    let nl = memchr(b'\n', head).unwrap_or(head.len());
+    let raw_line = &head[..nl];
+    let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
+    let line_text = latin1(raw_line);
+    let line = parse_request_line(&line_text)?;
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_LINES + 1];
+    let block = head.get(nl + 1..).unwrap_or(&[]);
+    let parsed = match httparse::parse_headers(block, &mut slots) {
+        Ok(httparse::Status::Complete((_, parsed))) => parsed,
+        _ => return Err(HeadError::Raw(RESPONSE_400)),
+    };
+    let mut headers = Headers::with_capacity(parsed.len());
+    for h in parsed.iter() {
+        headers.append(h.name.to_owned(), latin1(h.value));
+    }
+    let mut content_length = None;
+    for v in headers.get_all("content-length") {
+        let n = v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|_| v.trim().bytes().all(|b| b.is_ascii_digit()));
+        match (n, content_length) {
+            (None, _) => return Err(HeadError::Raw(RESPONSE_400)),
+            (Some(n), Some(prev)) if n != prev => return Err(HeadError::Raw(RESPONSE_400)),
+            (Some(n), _) => content_length = Some(n),
+        }
+    }
+    let te = headers.get("transfer-encoding");
+    if te.is_some() && content_length.is_some() {
+        return Err(HeadError::Raw(RESPONSE_400_CL_TE));
+    }
+    let framing = match (te, content_length) {
+        (Some(te), _) => {
+            if te.rsplit(',').next().map(str::trim).is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+                Framing::ChunkSize
+            } else {
+                return Err(HeadError::Error(501, format!("Unsupported Transfer-Encoding ('{te}')")));
+            }
+        }
+        (None, Some(n)) if n > 0 => Framing::Length(n),
+        _ => Framing::Done,
+    };
+    let conn = headers.get("connection").unwrap_or("");
+    let client_keep_alive = has_token(conn, "keep-alive");
+    let close = if has_token(conn, "close") {
+        true
+    } else if client_keep_alive {
+        false
+    } else {
+        !line.persistent
+    };
+    let expect_continue = line.version == Version::Http11
+        && headers
+            .get("expect")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"));
+    Ok(Head {
+        line,
+        headers,
+        framing,
+        content_length,
+        close,
+        client_keep_alive,
+        expect_continue,
+    })
+}
+
+/// The body of Python's `send_error` page.
+fn error_page(code: u16, message: &str) -> String {
+    let explain = super::message::reason(code);
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        <meta charset=\"utf-8\">\n        <title>Error response</title>\n    </head>\n    <body>\n        <h1>Error response</h1>\n        <p>Error code: {code}</p>\n        <p>Message: {}.</p>\n        <p>Error code explanation: {code} - {}.</p>\n    </body>\n</html>\n",
+        esc(message),
+        esc(explain)
+    )
+}
+
+thread_local! {
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Append `Date: ...\r\n`, formatting at most once a second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    DATE.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != now {
+            *cached = (now, crate::time::Utc::from_unix(now as i64, 0).http_date());
+        }
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(cached.1.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+}
+
+fn push_latin1(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        // Characters beyond latin-1 cannot be sent; replace them.
+        out.extend(s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')));
+    }
+}
+
+impl Conn {
+    fn take_io(&self) -> Option<ConnIo> {
+        self.shared.io.borrow_mut().take()
+    }
+
+    fn put_io(&self, cio: ConnIo) {
+        *self.shared.io.borrow_mut() = Some(cio);
+    }
+
+    async fn run(&mut self) {
+        if self.ctx.cfg.require_proxy_protocol && !self.read_proxy_line().await {
+            return;
+        }
+        loop {
+            let head = match self.read_head().await {
+                Ok(Some(h)) => h,
+                Ok(None) => return,
+                Err(e) => {
+                    self.refuse(e).await;
+                    return;
+                }
+            };
+            if !self.handle(head).await {
+                return;
+            }
+        }
+    }
+
+    /// Read the PROXY protocol v1 line; false closes the connection.
+    async fn read_proxy_line(&mut self) -> bool {
+        let Some(mut cio) = self.take_io() else { return false };
+        let line = loop {
+            if let Some(nl) = memchr(b'\n', &cio.rbuf) {
+                let line = cio.rbuf.split_to(nl + 1);
+                break latin1(&line);
+            }
+            if cio.rbuf.len() >= self.ctx.cfg.max_request_line {
+                break latin1(&cio.rbuf);
+            }
+            match cio.fill(self.ctx.cfg.client_timeout).await {
+                Ok(n) if n > 0 => {}
+                _ => return false,
+            }
+        };
+        self.put_io(cio);
+        let text = line.trim_end_matches(['\r', '\n']);
+        let parts: Vec<&str> = text.split(' ').collect();
+        let ok = match parts.as_slice() {
+            ["PROXY", kind, ..] if kind.starts_with("UNKNOWN") => true,
+            ["PROXY", "TCP4" | "TCP6", src, dst, sport, dport] => {
+                let src = src.parse::<std::net::IpAddr>().ok().zip(sport.parse::<u16>().ok());
+                let dst = dst.parse::<std::net::IpAddr>().ok().zip(dport.parse::<u16>().ok());
+                match (src, dst) {
+                    (Some(s), Some(d)) => {
+                        self.peer = SocketAddr::from(s);
+                        self.local = SocketAddr::from(d);
+                        if d.1 == 443 {
+                            self.scheme = "https";
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !ok {
+            self.refuse(HeadError::Error(400, format!("Invalid PROXY line '{line}'"))).await;
+        }
+        ok
+    }
+
+    /// Wait for and parse the next request head. `Ok(None)`: the client
+    /// closed, went idle past the keep-alive timeout, or we are shutting down.
+    async fn read_head(&mut self) -> Result<Option<Head>, HeadError> {
+        let Some(mut cio) = self.take_io() else {
+            return Ok(None);
+        };
+        let result = self.read_head_inner(&mut cio).await;
+        self.put_io(cio);
+        result
+    }
+
+    async fn read_head_inner(&mut self, cio: &mut ConnIo) -> Result<Option<Head>, HeadError> {
+        loop {
+            // Tolerate the stray CRLF some clients send after a body.
+            while cio.rbuf.starts_with(b"\r\n") {
+                let _ = cio.rbuf.split_to(2);
+            }
+            if let Some(len) = check_head(&cio.rbuf, &self.ctx.cfg)? {
+                let head = cio.rbuf.split_to(len);
+                return parse_head(&head).map(Some);
+            }
+            let n = if cio.rbuf.is_empty() {
+                // Idle between requests: stop at once on shutdown.
+                if *self.shutdown.borrow() {
+                    return Ok(None);
+                }
+                let timeout = self.ctx.cfg.idle_timeout();
+                tokio::select! {
+                    r = cio.fill(timeout) => r,
+                    _ = self.shutdown.changed() => return Ok(None),
+                }
+            } else {
+                cio.fill(self.ctx.cfg.client_timeout).await
+            };
+            match n {
+                Ok(0) | Err(_) => return Ok(None),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Answer a refused head and close.
+    async fn refuse(&mut self, err: HeadError) {
+        let Some(mut cio) = self.take_io() else { return };
+        let bytes = match err {
+            HeadError::Raw(raw) => Cow::Borrowed(raw),
+            HeadError::Error(code, message) => {
+                let txn = super::trans_id::generate_trans_id("");
+                self.ctx.logger.log_with(
+                    Level::Error,
+                    format_args!("ERROR WSGI: code {code}, message {message}"),
+                    Some(&txn),
+                    None,
+                );
+                let body = error_page(code, &message);
+                let mut out = Vec::with_capacity(256 + body.len());
+                let _ = write!(
+                    out,
+                    "HTTP/1.1 {code} {message}\r\nConnection: close\r\nContent-Type: text/html;charset=utf-8\r\nContent-Length: {}\r\nX-Trans-Id: {txn}\r\nX-Openstack-Request-Id: {txn}\r\n",
+                    body.len()
+                );
+                push_date(&mut out);
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(body.as_bytes());
+                Cow::Owned(out)
+            }
+        };
+        let _ = cio.write_all_timeout(&bytes, self.ctx.cfg.client_timeout).await;
+        let _ = cio.io.shutdown().await;
+    }
+
+    /// Serve one request; false when the connection must close.
+    async fn handle(&mut self, head: Head) -> bool {
+        let cfg = &self.ctx.cfg;
+        self.shared.framing.set(head.framing);
+        self.shared.received.set(0);
+        self.shared
+            .continue_pending
+            .set(head.expect_continue && head.framing != Framing::Done);
+        let body = if head.framing == Framing::Done {
+            Body::empty()
+        } else {
+            Body::incoming(self.shared.clone(), head.content_length)
+        };
+        let is_head = head.line.method == "HEAD";
+        let version = head.line.version;
+        let req = Request {
+            method: head.line.method,
+            target: head.line.target,
+            version,
+            headers: head.headers,
+            body,
+            remote_addr: self.peer,
+            local_addr: self.local,
+            scheme: self.scheme,
+            env: Env {
+                start_time: crate::time::unix_now(),
+                ..Env::default()
+            },
+        };
+        let service = self.ctx.service.clone();
+        let resp = match catch_unwind_future(service.call(req)).await {
+            Ok(r) => r,
+            Err(payload) => {
+                // No detail reaches the client (Swift's eventlet sends a
+                // traceback: wart 27); the panic hook logged the location.
+                self.ctx.logger.error(format_args!(
+                    "ERROR WSGI: unhandled error in the pipeline: {}",
+                    panic_message(&*payload)
+                ));
+                if let Some(mut cio) = self.take_io() {
+                    let _ = cio.write_all_timeout(RESPONSE_500, cfg.client_timeout).await;
+                    let _ = cio.io.shutdown().await;
+                }
+                return false;
+            }
+        };
+        let bodyless = is_head || resp.status < 200 || resp.status == 204 || resp.status == 304;
+        let mut close = head.close
+            || cfg.keepalive == KeepAlive::Disabled
+            || *self.shutdown.borrow()
+            // The app answered without reading a body the client is waiting
+            // to send: the connection's state is unknown, so close it.
+            || self.shared.continue_pending.get();
+        let Some(mut cio) = self.take_io() else {
+            return false;
+        };
+        let Response {
+            status,
+            reason,
+            headers,
+            body,
+            mut hooks,
+        } = resp;
+        let has_length = headers.contains("content-length");
+        let mut chunked = false;
+        let mut out = std::mem::take(&mut cio.wbuf);
+        out.clear();
+        let _ = write!(out, "HTTP/1.1 {status} ");
+        push_latin1(&mut out, &reason);
+        out.extend_from_slice(b"\r\n");
+        for (k, v) in headers.iter() {
+            push_latin1(&mut out, k);
+            out.extend_from_slice(b": ");
+            push_latin1(&mut out, v);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !headers.contains("date") {
+            push_date(&mut out);
+        }
+        if !has_length && !bodyless {
+            match &body {
+                ResponseBody::Empty => out.extend_from_slice(b"Content-Length: 0\r\n"),
+                ResponseBody::Full(b) => {
+                    let _ = write!(out, "Content-Length: {}\r\n", b.len());
+                }
+                ResponseBody::Stream(_) if version == Version::Http11 => {
+                    chunked = true;
+                    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                }
+                ResponseBody::Stream(_) => close = true,
+            }
+        }
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if head.client_keep_alive {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+            if let KeepAlive::Timeout(t) = cfg.keepalive {
+                if t.as_secs() > 0 {
+                    let _ = write!(out, "Keep-Alive: timeout={}\r\n", t.as_secs());
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        let written = self.write_body(&mut cio, &mut out, body, bodyless, chunked).await;
+        hooks.fire(&Completion {
+            bytes_sent: *written.as_ref().unwrap_or(&0),
+            complete: written.is_ok(),
+        });
+        cio.wbuf = out;
+        if written.is_err() || close {
+            let _ = cio.io.shutdown().await;
+            return false;
+        }
+        self.put_io(cio);
+        self.finish_request_body().await
+    }
+
+    /// Write the head and body; returns the body bytes written.
+    async fn write_body(
+        &self,
+        cio: &mut ConnIo,
+        out: &mut Vec<u8>,
+        body: ResponseBody,
+        bodyless: bool,
+        chunked: bool,
+    ) -> io::Result<u64> {
+        let timeout = self.ctx.cfg.client_timeout;
+        match body {
+            _ if bodyless => cio.write_all_timeout(out, timeout).await.map(|_| 0),
+            ResponseBody::Empty => cio.write_all_timeout(out, timeout).await.map(|_| 0),
+            ResponseBody::Full(b) if b.len() <= COALESCE_LIMIT => {
+                out.extend_from_slice(&b);
+                cio.write_all_timeout(out, timeout).await?;
+                Ok(b.len() as u64)
+            }
+            ResponseBody::Full(b) => {
+                cio.write_all_timeout(out, timeout).await?;
+                cio.write_all_timeout(&b, timeout).await?;
+                Ok(b.len() as u64)
+            }
+            ResponseBody::Stream(mut stream) => {
+                cio.write_all_timeout(out, timeout).await?;
+                let mut sent = 0u64;
+                loop {
+                    let next = std::future::poll_fn(|cx| stream.as_mut().poll_chunk(cx)).await;
+                    match next {
+                        None => break,
+                        Some(Err(e)) => return Err(e),
+                        Some(Ok(piece)) if piece.is_empty() => {}
+                        Some(Ok(piece)) => {
+                            if chunked {
+                                out.clear();
+                                let _ = write!(out, "{:x}\r\n", piece.len());
+                                cio.write_all_timeout(out, timeout).await?;
+                                cio.write_all_timeout(&piece, timeout).await?;
+                                cio.write_all_timeout(b"\r\n", timeout).await?;
+                            } else {
+                                cio.write_all_timeout(&piece, timeout).await?;
+                            }
+                            sent += piece.len() as u64;
+                        }
+                    }
+                }
+                if chunked {
+                    cio.write_all_timeout(b"0\r\n\r\n", timeout).await?;
+                }
+                Ok(sent)
+            }
+        }
+    }
+
+    /// After a response on a kept-alive connection: discard what is left of
+    /// the request body (up to a bound). False when the connection must close.
+    async fn finish_request_body(&self) -> bool {
+        let mut discarded = 0u64;
+        loop {
+            match self.shared.framing.get() {
+                Framing::Done => return true,
+                Framing::Broken => return false,
+                _ => {}
+            }
+            let mut body = Body::incoming(self.shared.clone(), None);
+            match body.chunk().await {
+                Ok(Some(piece)) => {
+                    discarded += piece.len() as u64;
+                    if discarded > MAX_DISCARD {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> ServerConfig {
+        ServerConfig {
+            max_clients: 10,
+            client_timeout: Duration::from_secs(5),
+            keepalive: KeepAlive::ClientTimeout,
+            max_request_line: 8192,
+            max_header_line: 8192,
+            require_proxy_protocol: false,
+        }
+    }
+
+    #[test]
+    fn head_limits_match_eventlet() {
+        let c = cfg();
+        assert_eq!(check_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &c), Ok(Some(27)));
+        assert_eq!(check_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Ok(None));
+        // A request line of 8192 bytes with its CRLF is refused; 8191 is fine.
+        let line = |n: usize| format!("GET /{} HTTP/1.1\r\n", "a".repeat(n - 16));
+        assert_eq!(line(8192).len(), 8192);
+        assert_eq!(check_head(line(8192).as_bytes(), &c), Err(HeadError::Raw(RESPONSE_414)));
+        assert_eq!(check_head(line(8191).as_bytes(), &c), Ok(None));
+        // No newline yet but already too long.
+        assert_eq!(check_head(&[b'a'; 8192], &c), Err(HeadError::Raw(RESPONSE_414)));
+        let header = |n: usize| format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "b".repeat(n - 5));
+        assert_eq!(check_head(header(8192).as_bytes(), &c), Err(HeadError::Raw(RESPONSE_400_LINE)));
+        assert!(check_head(header(8191).as_bytes(), &c).unwrap().is_some());
+        let many = |n: usize| format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(n));
+        assert!(check_head(many(99).as_bytes(), &c).unwrap().is_some());
+        assert_eq!(
+            check_head(many(100).as_bytes(), &c),
+            Err(HeadError::Error(431, "Too many headers".into()))
+        );
+        let big = format!("GET / HTTP/1.1\r\n{}\r\n", format!("X: {}\r\n", "c".repeat(8000)).repeat(9));
+        assert_eq!(check_head(big.as_bytes(), &c), Err(HeadError::Raw(RESPONSE_400_HEADERS)));
+    }
+
+    #[test]
+    fn request_lines_parse_like_python() {
+        let ok = parse_request_line("GET /a?b HTTP/1.1").unwrap();
+        assert_eq!((ok.method.as_str(), ok.target.as_str(), ok.version), ("GET", "/a?b", Version::Http11));
+        assert!(ok.persistent);
+        assert!(!parse_request_line("GET / HTTP/1.0").unwrap().persistent);
+        assert_eq!(parse_request_line("GET http://h:1/p/q HTTP/1.1").unwrap().target, "/p/q");
+        assert_eq!(parse_request_line("GET http://h HTTP/1.1").unwrap().target, "http://h");
+        assert_eq!(
+            parse_request_line("GET / HTTP/2.0"),
+            Err(HeadError::Error(505, "Invalid HTTP version (2.0)".into()))
+        );
+        assert_eq!(
+            parse_request_line("GET / HTTQ/1.1"),
+            Err(HeadError::Error(400, "Bad request version ('HTTQ/1.1')".into()))
+        );
+        assert_eq!(
+            parse_request_line("GET  / HTTP/1.1"),
+            Err(HeadError::Error(400, "Bad request syntax ('GET  / HTTP/1.1')".into()))
+        );
+        assert_eq!(
+            parse_request_line("PUT /"),
+            Err(HeadError::Error(400, "Bad HTTP/0.9 request type ('PUT')".into()))
+        );
+    }
+
+    #[test]
+    fn content_length_and_transfer_encoding_are_checked() {
+        let h = |extra: &str| parse_head(format!("POST / HTTP/1.1\r\n{extra}\r\n").as_bytes());
+        assert_eq!(h("Content-Length: 5\r\n").ok().map(|h| h.framing), Some(Framing::Length(5)));
+        assert_eq!(h("Transfer-Encoding: gzip, chunked\r\n").ok().map(|h| h.framing), Some(Framing::ChunkSize));
+        assert!(matches!(h("Content-Length: -1\r\n"), Err(HeadError::Raw(RESPONSE_400))));
+        assert!(matches!(h("Content-Length: 1\r\nContent-Length: 2\r\n"), Err(HeadError::Raw(RESPONSE_400))));
+        assert!(matches!(
+            h("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
+            Err(HeadError::Raw(RESPONSE_400_CL_TE))
+        ));
+        assert!(matches!(h("Transfer-Encoding: gzip\r\n"), Err(HeadError::Error(501, _))));
+        // The canned response's Content-Length matches its body.
+        let text = std::str::from_utf8(RESPONSE_400_CL_TE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+    }
+
+    #[test]
+    fn connection_semantics_follow_version_and_headers() {
+        let h = |line: &str, extra: &str| parse_head(format!("{line}\r\n{extra}\r\n").as_bytes()).ok().unwrap();
+        assert!(!h("GET / HTTP/1.1", "").close);
+        assert!(h("GET / HTTP/1.1", "Connection: close\r\n").close);
+        assert!(h("GET / HTTP/1.0", "").close);
+        let ka = h("GET / HTTP/1.0", "Connection: Keep-Alive\r\n");
+        assert!(!ka.close && ka.client_keep_alive);
+        assert!(h("PUT / HTTP/1.1", "Expect: 100-continue\r\nContent-Length: 1\r\n").expect_continue);
+        assert!(!h("PUT / HTTP/1.0", "Expect: 100-continue\r\nContent-Length: 1\r\n").expect_continue);
+    }
+
+    #[test]
+    fn error_page_escapes_the_message() {
+        let p = error_page(400, "Bad request syntax ('<x>')");
+        assert!(p.contains("<p>Message: Bad request syntax ('&lt;x&gt;').</p>"), "{p}");
+        assert!(p.contains("Error code explanation: 400 - Bad Request."));
+    }
+}

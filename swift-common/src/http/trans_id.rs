@@ -1,0 +1,84 @@
+//! Swift's transaction ids: `tx` + 21 random hex digits + `-` + the time as
+//! 10 hex digits + the quoted `trans_id_suffix`.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::io::Read;
+
+thread_local! {
+    // (pid the state was seeded in, xorshift state); reseeded after fork so
+    // workers never share a sequence.
+    static RNG: Cell<(u32, u64, u64)> = const { Cell::new((0, 0, 0)) };
+}
+
+fn seed() -> (u64, u64) {
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes.copy_from_slice(&(t ^ (u128::from(std::process::id()) << 64)).to_le_bytes());
+    }
+    let a = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([1; 8])) | 1;
+    let b = u64::from_le_bytes(bytes[8..].try_into().unwrap_or([2; 8])) | 1;
+    (a, b)
+}
+
+/// 64 random bits (xorshift128+; ids need uniqueness, not secrecy).
+pub fn random_u64() -> u64 {
+    RNG.with(|cell| {
+        let (pid, mut s0, mut s1) = cell.get();
+        let me = std::process::id();
+        if pid != me {
+            (s0, s1) = seed();
+        }
+        let result = s0.wrapping_add(s1);
+        s1 ^= s0;
+        let n0 = s0.rotate_left(55) ^ s1 ^ (s1 << 14);
+        let n1 = s1.rotate_left(36);
+        cell.set((me, n0, n1));
+        result
+    })
+}
+
+/// Swift's `generate_trans_id(trans_id_suffix)`.
+pub fn generate_trans_id(suffix: &str) -> String {
+    let mut id = String::with_capacity(40 + suffix.len());
+    let r = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+    let now = crate::time::unix_now() as u64;
+    // 21 hex digits = 84 bits.
+    let _ = write!(id, "tx{:021x}-{:010x}", r >> 44, now);
+    quote_into(&mut id, suffix);
+    id
+}
+
+/// Python's `urllib.parse.quote(s)` (safe `/`), appended to `out`.
+pub fn quote_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trans_ids_have_swifts_shape_and_differ() {
+        let a = generate_trans_id("");
+        let b = generate_trans_id("-my suffix");
+        assert_eq!(a.len(), 2 + 21 + 1 + 10);
+        assert!(a.starts_with("tx") && a.as_bytes()[23] == b'-');
+        assert!(a[2..23].bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(b.ends_with("-my%20suffix"), "{b}");
+        assert_ne!(a, generate_trans_id(""));
+    }
+}
