@@ -15,6 +15,7 @@
 
 pub mod ini;
 pub mod paste;
+mod pystr;
 pub mod swift_conf;
 pub mod values;
 
@@ -47,6 +48,32 @@ pub enum ConfigError {
     /// Any other structural problem (missing section, bad pipeline, ...).
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A `%(name)s` reference that cannot be expanded (unknown name, bad
+    /// syntax such as `%(x)d` or a lone `%`, or nesting deeper than 10).
+    #[error(
+        "{path}{}: [{section}] {key} = {value:?}: {message}",
+        line_suffix(*.line)
+    )]
+    Interpolation {
+        path: PathBuf,
+        /// The line of `key`; `None` for a built-in default (`here`, a global override).
+        line: Option<usize>,
+        section: String,
+        key: String,
+        /// The raw value of `key`.
+        value: String,
+        message: String,
+    },
+    /// paste.deploy refused the config (no such section, ambiguous names, a
+    /// bad pipeline, an unsupported loader). The message is paste's wording
+    /// where paste has one and always names the file.
+    #[error("{message}")]
+    Paste { path: PathBuf, message: String },
+    /// `swift.conf` sets neither hash path setting: Swift's exact message.
+    #[error(
+        "Error: [swift-hash]: both swift_hash_path_suffix and swift_hash_path_prefix are missing from {path}"
+    )]
+    MissingHashPath { path: PathBuf },
     /// A value that does not parse or is out of range.
     #[error("{path}: [{section}] {key} = {value:?}: {reason}")]
     Value {
@@ -56,6 +83,11 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+}
+
+/// `": line N"` when the line is known.
+fn line_suffix(line: Option<usize>) -> String {
+    line.map(|l| format!(": line {l}")).unwrap_or_default()
 }
 
 /// A resolved section: what a Swift app or filter factory receives as `conf`
@@ -129,7 +161,8 @@ impl Conf {
 
     /// Swift's `config_auto_int_value`: unset or `auto` gives `auto`.
     pub fn get_auto_int(&self, key: &str, auto: i64) -> Result<i64, ConfigError> {
-        values::config_auto_int_value(self.get(key), auto).map_err(|reason| self.invalid(key, &reason))
+        values::config_auto_int_value(self.get(key), auto)
+            .map_err(|reason| self.invalid(key, &reason))
     }
 
     /// An error about the current value of `key` (or about its absence).

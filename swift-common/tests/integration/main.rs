@@ -1,0 +1,3 @@
+//! swift-common's integration tests: one binary, one module per area.
+
+mod config;
