@@ -75,9 +75,12 @@ pub enum ConfigError {
     )]
     MissingHashPath { path: PathBuf },
     /// A value that does not parse or is out of range.
-    #[error("{path}: [{section}] {key} = {value:?}: {reason}")]
+    #[error("{path}{}: [{section}] {key} = {value:?}: {reason}", line_suffix(*.line))]
     Value {
+        /// The file the value was written in (or the config path).
         path: PathBuf,
+        /// The line of the key, when known.
+        line: Option<usize>,
         section: String,
         key: String,
         value: String,
@@ -97,6 +100,8 @@ pub struct Conf {
     source: PathBuf,
     section: String,
     values: BTreeMap<String, String>,
+    /// Where each value read from a file was written: file and line.
+    origins: BTreeMap<String, (PathBuf, usize)>,
 }
 
 impl Conf {
@@ -111,7 +116,20 @@ impl Conf {
             source: source.into(),
             section: section.into(),
             values,
+            origins: BTreeMap::new(),
         }
+    }
+
+    /// The same conf, knowing the file and line each value was written at
+    /// (errors from [`Conf::invalid`] then name them).
+    pub fn with_origins(mut self, origins: BTreeMap<String, (PathBuf, usize)>) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// The file and line where `key`'s value was written, if it came from a file.
+    pub fn origin(&self, key: &str) -> Option<(&Path, usize)> {
+        self.origins.get(key).map(|(p, l)| (p.as_path(), *l))
     }
 
     /// The file or directory this conf was read from.
@@ -165,10 +183,36 @@ impl Conf {
             .map_err(|reason| self.invalid(key, &reason))
     }
 
-    /// An error about the current value of `key` (or about its absence).
+    /// Parse `key` (or `default` when it is unset) with one of Swift's value
+    /// parsers from [`values`]; the error names the file, line and key.
+    pub fn get_with<T>(
+        &self,
+        key: &str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let value = self.get(key);
+        parse(value.unwrap_or(default)).map_err(|reason| {
+            let mut err = self.invalid(key, &reason);
+            if value.is_none()
+                && let ConfigError::Value { value, .. } = &mut err
+            {
+                default.clone_into(value);
+            }
+            err
+        })
+    }
+
+    /// An error about the current value of `key` (or about its absence),
+    /// naming the file and line it was written at when known.
     pub fn invalid(&self, key: &str, reason: &str) -> ConfigError {
+        let (path, line) = match self.origins.get(key) {
+            Some((p, l)) => (p.clone(), Some(*l)),
+            None => (self.source.clone(), None),
+        };
         ConfigError::Value {
-            path: self.source.clone(),
+            path,
+            line,
             section: self.section.clone(),
             key: key.to_owned(),
             value: self.get(key).unwrap_or("").to_owned(),
@@ -178,7 +222,9 @@ impl Conf {
 
     /// Set a value (for callers that add computed keys, as paste does with `__name__`).
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(key.into(), value.into());
+        let key = key.into();
+        self.origins.remove(&key);
+        self.values.insert(key, value.into());
     }
 
     /// All keys and values, sorted by key.

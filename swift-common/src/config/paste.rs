@@ -25,7 +25,7 @@ use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::ini::{DEFAULT_SECTION, Encoding, Ini, IniOptions, Section};
+use super::ini::{DEFAULT_SECTION, Encoding, Ini, IniOptions, Section, Value};
 use super::pystr::{abspath, dirname, repr, split_whitespace, strip};
 use super::{Conf, ConfigError};
 
@@ -119,19 +119,61 @@ enum Kind {
     Pipeline { filters: Vec<Ctx>, app: Box<Ctx> },
 }
 
+/// A value of one of paste's dicts, with the file and line it was written
+/// at (none for `here`, `__file__`, `__name__` and the caller's globals), so
+/// that a bad value can be reported where it is.
+#[derive(Clone, Debug)]
+struct Entry {
+    value: String,
+    origin: Option<(PathBuf, usize)>,
+}
+
+impl Entry {
+    fn computed(value: impl Into<String>) -> Self {
+        Entry {
+            value: value.into(),
+            origin: None,
+        }
+    }
+
+    /// `value` (already interpolated) as read from `raw`.
+    fn read(value: String, raw: &Value) -> Self {
+        Entry {
+            value,
+            origin: raw.line.map(|l| (raw.source.to_path_buf(), l)),
+        }
+    }
+}
+
+/// A paste dict (`global_conf` or `local_conf`).
+type Dict = BTreeMap<String, Entry>;
+
+/// A [`Conf`] from a paste dict.
+fn to_conf(source: &Path, section: &str, dict: &Dict) -> Conf {
+    let values = dict
+        .iter()
+        .map(|(k, e)| (k.clone(), e.value.clone()))
+        .collect();
+    let origins = dict
+        .iter()
+        .filter_map(|(k, e)| e.origin.clone().map(|o| (k.clone(), o)))
+        .collect();
+    Conf::new(source, section, values).with_origins(origins)
+}
+
 /// paste's `LoaderContext`, reduced to what Swift needs.
 #[derive(Clone, Debug)]
 struct Ctx {
     /// The full section name (or the URI, for a bare `egg:` pipeline element).
     section: String,
-    global: BTreeMap<String, String>,
-    local: BTreeMap<String, String>,
+    global: Dict,
+    local: Dict,
     kind: Kind,
 }
 
 impl Ctx {
     /// `LoaderContext.config()`: the globals updated with the locals.
-    fn config(&self) -> BTreeMap<String, String> {
+    fn config(&self) -> Dict {
         let mut conf = self.global.clone();
         conf.extend(self.local.iter().map(|(k, v)| (k.clone(), v.clone())));
         conf
@@ -245,7 +287,7 @@ impl PasteConfig {
     ) -> Result<Conf, ConfigError> {
         let resolver = Resolver::new(self, global_overrides);
         let ctx = resolver.context(ObjectType::App, name, resolver.top_globals(), 0)?;
-        Ok(Conf::new(&self.path, ctx.section.clone(), ctx.config()))
+        Ok(to_conf(&self.path, &ctx.section, &ctx.config()))
     }
 
     /// paste's `loadapp(path, name=name, global_conf=global_overrides)`,
@@ -257,7 +299,7 @@ impl PasteConfig {
     ) -> Result<Pipeline, ConfigError> {
         let resolver = Resolver::new(self, global_overrides);
         let ctx = resolver.context(ObjectType::App, name, resolver.top_globals(), 0)?;
-        let global_conf = Conf::new(&self.path, ctx.section.clone(), ctx.global.clone());
+        let global_conf = to_conf(&self.path, &ctx.section, &ctx.global);
         match ctx.kind {
             Kind::Pipeline { filters, app } => {
                 let filters = filters
@@ -283,8 +325,12 @@ impl PasteConfig {
     }
 
     fn component(&self, ctx: Ctx) -> Result<Component, ConfigError> {
-        let conf = Conf::new(&self.path, ctx.section.clone(), ctx.config());
-        let name = ctx.local.get("__name__").cloned().unwrap_or_default();
+        let conf = to_conf(&self.path, &ctx.section, &ctx.config());
+        let name = ctx
+            .local
+            .get("__name__")
+            .map(|e| e.value.clone())
+            .unwrap_or_default();
         match ctx.kind {
             Kind::Egg { dist, entry } => Ok(Component {
                 name,
@@ -310,11 +356,11 @@ impl PasteConfig {
 struct Resolver<'a> {
     config: &'a PasteConfig,
     ini: Cow<'a, Ini>,
-    overrides: BTreeMap<String, String>,
+    overrides: Dict,
     /// `parser.defaults()`, computed when a section is first resolved (paste
     /// looks the section up first, so a missing section is reported before
     /// a broken `[DEFAULT]` value).
-    defaults: OnceCell<BTreeMap<String, String>>,
+    defaults: OnceCell<Dict>,
 }
 
 impl<'a> Resolver<'a> {
@@ -331,7 +377,7 @@ impl<'a> Resolver<'a> {
         };
         let overrides = overrides
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), Entry::computed(*v)))
             .collect();
         Resolver {
             config,
@@ -343,7 +389,7 @@ impl<'a> Resolver<'a> {
 
     /// `parser.defaults()`: every `[DEFAULT]` value interpolated, where an
     /// empty result falls back to the raw value (paste's `get(...) or val`).
-    fn defaults(&self) -> Result<&BTreeMap<String, String>, ConfigError> {
+    fn defaults(&self) -> Result<&Dict, ConfigError> {
         if let Some(d) = self.defaults.get() {
             return Ok(d);
         }
@@ -355,13 +401,13 @@ impl<'a> Resolver<'a> {
             } else {
                 expanded
             };
-            defaults.insert(key.to_owned(), v);
+            defaults.insert(key.to_owned(), Entry::read(v, value));
         }
         Ok(self.defaults.get_or_init(|| defaults))
     }
 
     /// The `global_conf` of the outermost lookup (`None` when the caller gave none).
-    fn top_globals(&self) -> Option<&BTreeMap<String, String>> {
+    fn top_globals(&self) -> Option<&Dict> {
         (!self.overrides.is_empty()).then_some(&self.overrides)
     }
 
@@ -381,12 +427,23 @@ impl<'a> Resolver<'a> {
         self.paste_error(format!("[{}] in {at}: {what}", section.name()))
     }
 
+    /// `parser.get(section, option)`, remembering where the value was written.
+    fn read(&self, section: &str, option: &str) -> Result<Entry, ConfigError> {
+        match self.ini.get_raw(section, option) {
+            Some(raw) => Ok(Entry::read(
+                self.ini.interpolate(section, option, raw)?,
+                raw,
+            )),
+            None => Ok(Entry::computed("")),
+        }
+    }
+
     /// `NamedConfigLoader.get_context`: resolve `name` and record it as `__name__`.
     fn context(
         &self,
         object_type: ObjectType,
         name: &str,
-        global: Option<&BTreeMap<String, String>>,
+        global: Option<&Dict>,
         depth: usize,
     ) -> Result<Ctx, ConfigError> {
         if depth > MAX_USE_DEPTH {
@@ -402,17 +459,14 @@ impl<'a> Resolver<'a> {
         } else {
             self.section_context(object_type, name, global, depth)?
         };
-        ctx.local.insert("__name__".to_owned(), name.to_owned());
+        ctx.local
+            .insert("__name__".to_owned(), Entry::computed(name));
         Ok(ctx)
     }
 
     /// `loadcontext` for a `scheme:...` name; only `egg:` can be resolved
     /// without Python.
-    fn uri_context(
-        &self,
-        uri: &str,
-        global: Option<&BTreeMap<String, String>>,
-    ) -> Result<Ctx, ConfigError> {
+    fn uri_context(&self, uri: &str, global: Option<&Dict>) -> Result<Ctx, ConfigError> {
         let (base, fragment) = match uri.split_once('#') {
             Some((b, f)) => (b, Some(f)),
             None => (uri, None),
@@ -436,7 +490,7 @@ impl<'a> Resolver<'a> {
                 Ok(Ctx {
                     section: uri.to_owned(),
                     global: global.cloned().unwrap_or_default(),
-                    local: BTreeMap::new(),
+                    local: Dict::new(),
                     kind: Kind::Egg {
                         dist: spec.to_owned(),
                         entry: entry.to_owned(),
@@ -505,7 +559,7 @@ impl<'a> Resolver<'a> {
         &self,
         object_type: ObjectType,
         name: &str,
-        global: Option<&BTreeMap<String, String>>,
+        global: Option<&Dict>,
         depth: usize,
     ) -> Result<Ctx, ConfigError> {
         let section = self.find_section(object_type, name)?;
@@ -515,26 +569,25 @@ impl<'a> Resolver<'a> {
         if let Some(g) = global {
             global_conf.extend(g.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let mut local: BTreeMap<String, String> = BTreeMap::new();
+        let mut local = Dict::new();
         let mut local_order: Vec<String> = Vec::new();
-        let mut global_additions: BTreeMap<String, String> = BTreeMap::new();
+        let mut global_additions = Dict::new();
         let mut get_from_globals: Vec<(String, String, String)> = Vec::new();
         let options = self.ini.option_names(sname).unwrap_or_default();
         for option in options {
             if let Some(target) = option.strip_prefix("set ") {
                 let target = strip(target).to_owned();
-                let value = self.ini.get(sname, option)?.unwrap_or_default();
-                global_additions.insert(target.clone(), value.clone());
-                global_conf.insert(target, value);
+                let entry = self.read(sname, option)?;
+                global_additions.insert(target.clone(), entry.clone());
+                global_conf.insert(target, entry);
             } else if let Some(target) = option.strip_prefix("get ") {
                 let target = strip(target).to_owned();
-                let from = self.ini.get(sname, option)?.unwrap_or_default();
+                let from = self.read(sname, option)?.value;
                 get_from_globals.retain(|(t, _, _)| *t != target);
                 get_from_globals.push((target, from, option.to_owned()));
             } else if !defaults.contains_key(option) {
                 // A plain key that `[DEFAULT]` also has is skipped: DEFAULT wins.
-                let value = self.ini.get(sname, option)?.unwrap_or_default();
-                local.insert(option.to_owned(), value);
+                local.insert(option.to_owned(), self.read(sname, option)?);
                 local_order.push(option.to_owned());
             }
         }
@@ -596,12 +649,12 @@ impl<'a> Resolver<'a> {
     fn use_context(
         &self,
         object_type: ObjectType,
-        mut local: BTreeMap<String, String>,
-        global_conf: BTreeMap<String, String>,
-        global_additions: BTreeMap<String, String>,
+        mut local: Dict,
+        global_conf: Dict,
+        global_additions: Dict,
         depth: usize,
     ) -> Result<Ctx, ConfigError> {
-        let used = local.remove("use").unwrap_or_default();
+        let used = local.remove("use").map(|e| e.value).unwrap_or_default();
         let mut ctx = self.context(object_type, &used, Some(&global_conf), depth + 1)?;
         ctx.global.extend(global_additions);
         ctx.local.extend(local);
@@ -616,13 +669,13 @@ impl<'a> Resolver<'a> {
     fn pipeline_context(
         &self,
         section: &Section,
-        mut local: BTreeMap<String, String>,
+        mut local: Dict,
         local_order: &[String],
-        global_conf: BTreeMap<String, String>,
+        global_conf: Dict,
         depth: usize,
     ) -> Result<Ctx, ConfigError> {
         let at = section.source().display();
-        let Some(pipeline) = local.remove("pipeline") else {
+        let Some(pipeline) = local.remove("pipeline").map(|e| e.value) else {
             return Err(self.paste_error(format!(
                 "The [{}] section in {at} is missing a 'pipeline' setting",
                 section.name()
@@ -657,7 +710,7 @@ impl<'a> Resolver<'a> {
         Ok(Ctx {
             section: section.name().to_owned(),
             global: global_conf,
-            local: BTreeMap::new(),
+            local: Dict::new(),
             kind: Kind::Pipeline {
                 filters,
                 app: Box::new(app),
@@ -671,12 +724,12 @@ impl<'a> Resolver<'a> {
         &self,
         object_type: ObjectType,
         section: &Section,
-        local: &BTreeMap<String, String>,
+        local: &Dict,
     ) -> ConfigError {
         let mut possible: Vec<(&str, &str)> = Vec::new();
         for group in object_type.protocols() {
             if let Some(p) = group.iter().find(|p| local.contains_key(**p)) {
-                possible.push((p, local.get(*p).map_or("", String::as_str)));
+                possible.push((p, local.get(*p).map_or("", |e| e.value.as_str())));
             }
         }
         match possible.as_slice() {

@@ -298,10 +298,12 @@ fn read_constraints(ini: &Ini, path: &Path) -> Result<Constraints, ConfigError> 
         let Some(value) = ini.get(CONSTRAINTS_SECTION, name)? else {
             continue;
         };
+        let line = ini.get_raw(CONSTRAINTS_SECTION, name).and_then(|v| v.line);
         constraints
             .set(name, &value, kind)
             .map_err(|reason| ConfigError::Value {
                 path: path.to_path_buf(),
+                line,
                 section: CONSTRAINTS_SECTION.to_owned(),
                 key: name.to_owned(),
                 value,
@@ -370,7 +372,7 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "/etc/swift/swift.conf: [swift-constraints] max_file_size = \"big\": must be an integer"
+            "/etc/swift/swift.conf: line 4: [swift-constraints] max_file_size = \"big\": must be an integer"
         );
     }
 }

@@ -20,7 +20,7 @@ use json::Json;
 use proptest::prelude::*;
 use swift_common::config::ini::{Ini, IniOptions};
 use swift_common::config::swift_conf::ConstraintValue;
-use swift_common::config::values::{FallocateReserve, config_fallocate_value};
+use swift_common::config::values::{FallocateReserve, config_fallocate_value, non_negative_float};
 use swift_common::config::{ConfigError, Constraints, PasteConfig, SwiftConf};
 
 // ---------------------------------------------------------------------------
@@ -429,6 +429,61 @@ fn one_percent_is_raw_but_breaks_once_referenced() {
             .unwrap()
             .app_config("main", &[])
             .is_err()
+    );
+}
+
+#[test]
+fn value_errors_name_the_file_and_line_the_value_came_from() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("proxy-server.conf.d");
+    let dflt = write(&dir, "00.conf", "[DEFAULT]\n\nworkers = many\n");
+    let app = write(
+        &dir,
+        "10.conf",
+        "[app:proxy-server]\nuse = egg:swift#proxy\nset log_name = x\nfallocate_reserve = lots\n",
+    );
+    let conf = PasteConfig::load(&dir)
+        .unwrap()
+        .app_config("proxy-server", &[])
+        .unwrap();
+    assert_eq!(conf.origin("workers"), Some((dflt.as_path(), 3)));
+    assert_eq!(conf.origin("log_name"), Some((app.as_path(), 3)));
+    assert_eq!(conf.origin("here"), None);
+    let err = conf.get_auto_int("workers", 2).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: line 3: [app:proxy-server] workers = \"many\": Config option must be an integer \
+             or the string \"auto\", not \"many\".",
+            dflt.display()
+        )
+    );
+    let err = conf
+        .get_with("fallocate_reserve", "1%", config_fallocate_value)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: line 4: [app:proxy-server] fallocate_reserve = \"lots\": Error: lots is an \
+             invalid value for fallocate_reserve.",
+            app.display()
+        )
+    );
+    // An unset key falls back to the default, and an error then shows the default.
+    let got = conf.get_with("disable_fallocate", "no", |v| Ok::<_, String>(v.to_owned()));
+    assert_eq!(got.unwrap(), "no");
+    let err = conf
+        .get_with("stale_worker_timeout", "-1", non_negative_float)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("stale_worker_timeout = \"-1\": Value must be a non-negative float"),
+        "{err}"
+    );
+    assert!(
+        err.starts_with(&format!("{}: [app:proxy-server]", dir.display())),
+        "{err}"
     );
 }
 
