@@ -38,6 +38,13 @@ pub(crate) fn rstrip(s: &str) -> &str {
     s.trim_end_matches(is_space)
 }
 
+/// The whitespace Python's `int()` and `float()` ignore around a number:
+/// `str.isspace` minus the ASCII separators U+001C..U+001F (Python maps only
+/// non-ASCII spaces to ' ' before its ASCII-only strip).
+fn is_number_space(c: char) -> bool {
+    is_space(c) && !('\u{1c}'..='\u{1f}').contains(&c)
+}
+
 /// Python's `s.split()` (no argument).
 pub(crate) fn split_whitespace(s: &str) -> impl Iterator<Item = &str> {
     s.split(is_space).filter(|p| !p.is_empty())
@@ -126,7 +133,7 @@ fn decimal_value(c: char) -> Option<u8> {
 /// any Unicode decimal digits, single `_` between digits. `None` when Python
 /// raises, or when the number does not fit an `i64` (Python would accept it).
 pub(crate) fn parse_int(s: &str) -> Option<i64> {
-    let s = strip(s);
+    let s = s.trim_matches(is_number_space);
     let (negative, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -167,7 +174,7 @@ pub(crate) fn parse_float(s: &str) -> Option<f64> {
     // Python first maps Unicode digits and spaces to ASCII.
     let mut ascii = String::with_capacity(s.len());
     for c in s.chars() {
-        if is_space(c) {
+        if is_number_space(c) {
             ascii.push(' ');
         } else if let Some(d) = decimal_value(c) {
             ascii.push(char::from(b'0' + d));
@@ -362,6 +369,8 @@ mod tests {
     #[test]
     fn int_follows_python() {
         assert_eq!(parse_int(" 1_0 "), Some(10));
+        assert_eq!(parse_int("\u{a0}5\u{3000}"), Some(5));
+        assert_eq!(parse_int("\u{1c}5"), None);
         assert_eq!(parse_int("١٢"), Some(12));
         assert_eq!(parse_int("-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_int("9223372036854775808"), None);

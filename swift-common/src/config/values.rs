@@ -67,10 +67,11 @@ pub fn config_positive_int_value(value: &str) -> Result<i64, String> {
     }
 }
 
-/// `config_positive_float_value`: a float greater than zero.
+/// `config_positive_float_value`: a float greater than zero (`nan` passes,
+/// as in Swift, whose check is `<= 0`).
 pub fn config_positive_float_value(value: &str) -> Result<f64, String> {
     match parse_float(value) {
-        Some(f) if f > 0.0 => Ok(f),
+        Some(f) if f.is_nan() || f > 0.0 => Ok(f),
         _ => Err(format!(
             "Config option must be a positive float number, not \"{value}\"."
         )),
@@ -152,6 +153,12 @@ pub fn python_int(value: &str) -> Option<i64> {
 /// Python's `float()` of a config string; `None` where Python raises.
 pub fn python_float(value: &str) -> Option<f64> {
     parse_float(value)
+}
+
+/// Python's `repr()` of a float (`1.0`, `1e+16`, `nan`), for messages that
+/// must read like Swift's.
+pub fn python_float_repr(value: f64) -> String {
+    float_repr(value)
 }
 
 #[cfg(test)]

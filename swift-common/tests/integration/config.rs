@@ -1148,6 +1148,140 @@ fn conf_dir_with_unopenable_entries_matches_python() {
     ]);
 }
 
+/// Swift's value parsers, with Python's `int()`/`float()` underneath.
+#[test]
+fn value_parsers_match_swift() {
+    use swift_common::config::values::*;
+    let values = [
+        "",
+        " ",
+        "0",
+        "1",
+        "-1",
+        "+5",
+        " 7 ",
+        "1_000",
+        "1__0",
+        "_1",
+        "1_",
+        "١٢",
+        "٣.٥",
+        "１２",
+        "1.5",
+        "-0",
+        "-0.0",
+        "1e3",
+        "1E-5",
+        ".5",
+        "5.",
+        ".",
+        "e5",
+        "1_0.5_5",
+        "1.5e1_0",
+        "inf",
+        "-inf",
+        "Infinity",
+        "nan",
+        "-nan",
+        "NaN",
+        "1e400",
+        "1e-400",
+        "1%",
+        "50%",
+        "-5%",
+        "%",
+        "1.5%",
+        " 2 %",
+        "nan%",
+        "auto",
+        "AUTO",
+        " auto",
+        "true",
+        "True",
+        "yes",
+        "ON",
+        "t",
+        "Y",
+        "no",
+        "off",
+        "false",
+        "1 ",
+        "0x10",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "100",
+        "100.0001",
+        "101",
+        "v1, v1.0,,  , v2",
+        "\u{a0}1\u{a0}",
+        "1\u{2003}",
+        "\u{1c}5\u{1c}",
+        "0.1",
+        "1e16",
+        "123.456e-7",
+    ];
+    let case = jobj(vec![
+        ("mode", jstr("values")),
+        (
+            "values",
+            Json::Array(values.iter().map(|v| jstr(v)).collect()),
+        ),
+    ]);
+    let py = reference(&[case]);
+    let rows = py[0].get("ok").expect("values ran").as_array();
+    assert_eq!(rows.len(), values.len() * 11);
+    let int = |r: Option<i64>| r.map(|i| Json::Number(i as f64)).ok_or_else(String::new);
+    let float = |r: Result<f64, String>| r.map(|f| jstr(&python_float_repr(f)));
+    let mut failures = Vec::new();
+    for row in rows {
+        let [name, value, outcome] = row.as_array() else {
+            panic!("bad row {row:?}");
+        };
+        let (name, value) = (name.as_str().unwrap(), value.as_str().unwrap());
+        let mine: Result<Json, String> = match name {
+            "int" => int(python_int(value)),
+            "float" => float(python_float(value).ok_or_else(String::new)),
+            "config_true_value" => Ok(Json::Bool(config_true_value(value))),
+            "config_auto_int_value" => {
+                config_auto_int_value(Some(value), 7).map(|i| Json::Number(i as f64))
+            }
+            "non_negative_float" => float(non_negative_float(value)),
+            "non_negative_int" => non_negative_int(value).map(|i| Json::Number(i as f64)),
+            "config_positive_int_value" => {
+                config_positive_int_value(value).map(|i| Json::Number(i as f64))
+            }
+            "config_positive_float_value" => float(config_positive_float_value(value)),
+            "config_percent_value" => float(config_percent_value(value)),
+            "config_fallocate_value" => config_fallocate_value(value).map(|r| match r {
+                FallocateReserve::Bytes(b) => {
+                    Json::Array(vec![jstr(&b.to_string()), Json::Bool(false)])
+                }
+                FallocateReserve::Percent(p) => {
+                    Json::Array(vec![jstr(&python_float_repr(p)), Json::Bool(true)])
+                }
+            }),
+            "list_from_csv" => Ok(Json::Array(
+                list_from_csv(value).iter().map(|s| jstr(s)).collect(),
+            )),
+            other => panic!("unknown parser {other}"),
+        };
+        // int() and float() are Python's own: only their success is compared.
+        let python_builtin = matches!(name, "int" | "float");
+        let same = match (outcome.get("ok"), outcome.get("error"), &mine) {
+            (Some(ok), _, Ok(m)) => ok == m,
+            (_, Some(_), Err(_)) if python_builtin => true,
+            (_, Some(err), Err(m)) => err.as_str() == Some(m.as_str()),
+            _ => false,
+        };
+        if !same {
+            failures.push(format!(
+                "{name}({value:?}): python {outcome:?}, rust {mine:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// A small deterministic generator of near-INI files (xorshift).
 struct Gen(u64);
 

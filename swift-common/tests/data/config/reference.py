@@ -16,6 +16,7 @@ A case is {"mode": M, "path": P, ...}:
 - "swift_conf": swift.common.constraints.reload_constraints() then
   swift.common.utils.validate_hash_conf() on P.
 - "entry_points": the app and filter entry points of the swift distribution.
+- "values": Swift's value parsers (and int(), float()) over case["values"].
 
 A result is {"ok": ...} or {"error": CLASS, "message": STR, "line": N|null}.
 """
@@ -117,6 +118,37 @@ def run_swift_conf(case):
             'suffix': utils.HASH_PATH_SUFFIX.hex()}
 
 
+def run_values(case):
+    from swift.common.utils import config as c
+
+    def outcome(f, v):
+        try:
+            r = f(v)
+        except ValueError as exc:
+            return {'error': str(exc)}
+        if isinstance(r, tuple):
+            return {'ok': [repr(r[0]), r[1]]}
+        if isinstance(r, float):
+            return {'ok': repr(r)}
+        return {'ok': r}
+
+    parsers = {
+        'int': int,
+        'float': float,
+        'config_true_value': c.config_true_value,
+        'config_auto_int_value': lambda v: c.config_auto_int_value(v, 7),
+        'non_negative_float': c.non_negative_float,
+        'non_negative_int': c.non_negative_int,
+        'config_positive_int_value': c.config_positive_int_value,
+        'config_positive_float_value': c.config_positive_float_value,
+        'config_percent_value': c.config_percent_value,
+        'config_fallocate_value': c.config_fallocate_value,
+        'list_from_csv': utils.list_from_csv,
+    }
+    return [[name, v, outcome(f, v)] for v in case['values']
+            for name, f in parsers.items()]
+
+
 def run_entry_points(case):
     from importlib import metadata
     eps = metadata.distribution('swift').entry_points
@@ -126,7 +158,7 @@ def run_entry_points(case):
 
 MODES = {'ini': run_ini, 'appconfig': run_appconfig,
          'pipeline': run_pipeline, 'swift_conf': run_swift_conf,
-         'entry_points': run_entry_points}
+         'entry_points': run_entry_points, 'values': run_values}
 
 
 def main():
