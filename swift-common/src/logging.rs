@@ -255,6 +255,9 @@ impl Logger {
                 }
             }
             Target::File(path) => {
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
                 let file = File::options()
                     .create(true)
                     .append(true)
@@ -286,6 +289,11 @@ impl Logger {
             sink: Sink::None,
             console,
         }))
+    }
+
+    /// Whether this logger also writes to the console (`-v`).
+    pub fn has_console(&self) -> bool {
+        self.0.console.is_some()
     }
 
     /// The `log_name`.
