@@ -337,6 +337,15 @@ impl<'a> Manager<'a> {
                     self.remove_pid_file(&pid_file, identity);
                     continue;
                 }
+                Identity::OtherConfig => {
+                    say(format!(
+                        "Leaving PID {pid} alone ({}): it is {} with another config",
+                        pid_file.display(),
+                        e.server.cmd
+                    ));
+                    out.blocked.push(pid);
+                    continue;
+                }
                 Identity::Unknown(err) => {
                     say(format!(
                         "Unable to check PID {pid} ({}): {err}",

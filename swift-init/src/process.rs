@@ -40,6 +40,10 @@ pub enum Identity {
     Gone,
     /// Some other process has this pid now.
     Wrong,
+    /// The same server, but run with another config (another swift dir
+    /// sharing this run dir, or another instance): not ours to signal, and
+    /// its pid file is not ours to delete either.
+    OtherConfig,
     /// The process could not be inspected (e.g. `/proc` hides it).
     Unknown(io::Error),
 }
@@ -84,8 +88,22 @@ pub fn stat(pid: i32) -> io::Result<Stat> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc stat"))
 }
 
-/// Whether a command line (NUL-separated) is `swift-<server>` run with `conf`.
-pub fn cmdline_matches(cmdline: &[u8], cmd: &str, conf: &Path) -> bool {
+/// How a command line compares with `swift-<server> CONF`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdlineMatch {
+    /// `swift-<server>` with this config.
+    Yes,
+    /// `swift-<server>`, with some other config.
+    OtherConfig,
+    /// Not `swift-<server>` at all.
+    No,
+}
+
+/// Compare a command line (NUL-separated) with `swift-<server>` run with
+/// `conf`: an argument's basename must be the binary name (Python servers
+/// run as `python3 /…/swift-object-server CONF`) and an argument must be
+/// the config path.
+pub fn cmdline_matches(cmdline: &[u8], cmd: &str, conf: &Path) -> CmdlineMatch {
     let args: Vec<&[u8]> = cmdline
         .split(|b| *b == 0)
         .filter(|a| !a.is_empty())
@@ -95,11 +113,11 @@ pub fn cmdline_matches(cmdline: &[u8], cmd: &str, conf: &Path) -> bool {
         base == cmd.as_bytes()
     });
     if !is_binary {
-        return false;
+        return CmdlineMatch::No;
     }
     let want = normpath(conf);
     let want_real = std::fs::canonicalize(conf).ok();
-    args.iter().any(|a| {
+    let has_conf = args.iter().any(|a| {
         use std::os::unix::ffi::OsStrExt;
         let p = Path::new(std::ffi::OsStr::from_bytes(a));
         if normpath(p) == want {
@@ -107,7 +125,12 @@ pub fn cmdline_matches(cmdline: &[u8], cmd: &str, conf: &Path) -> bool {
         }
         // Spelled differently but the same file (symlinked swift dir).
         p.is_absolute() && want_real.is_some() && std::fs::canonicalize(p).ok() == want_real
-    })
+    });
+    if has_conf {
+        CmdlineMatch::Yes
+    } else {
+        CmdlineMatch::OtherConfig
+    }
 }
 
 fn errno_of(e: &io::Error) -> Option<Errno> {
@@ -156,10 +179,10 @@ pub fn identify(pid: i32, cmd: &str, conf: &Path) -> Identity {
     if proc.has_exited() {
         return Identity::Gone;
     }
-    if cmdline_matches(&cmdline, cmd, conf) {
-        Identity::Ours(proc)
-    } else {
-        Identity::Wrong
+    match cmdline_matches(&cmdline, cmd, conf) {
+        CmdlineMatch::Yes => Identity::Ours(proc),
+        CmdlineMatch::OtherConfig => Identity::OtherConfig,
+        CmdlineMatch::No => Identity::Wrong,
     }
 }
 
@@ -333,22 +356,24 @@ mod tests {
     #[test]
     fn cmdline_identity() {
         let conf = Path::new("/etc/swift/proxy-server.conf");
+        let m = |c: &[u8]| cmdline_matches(c, "swift-proxy-server", conf);
         let py = b"/venv/bin/python3\0/venv/bin/swift-proxy-server\0/etc/swift/proxy-server.conf\0";
-        assert!(cmdline_matches(py, "swift-proxy-server", conf));
+        assert_eq!(m(py), CmdlineMatch::Yes);
         let rust = b"/usr/bin/swift-proxy-server\0/etc/swift//proxy-server.conf\0";
-        assert!(cmdline_matches(rust, "swift-proxy-server", conf));
+        assert_eq!(m(rust), CmdlineMatch::Yes);
         let bare = b"swift-proxy-server\0/etc/swift/proxy-server.conf\0verbose\0";
-        assert!(cmdline_matches(bare, "swift-proxy-server", conf));
-        // Another server, another config, or a substring only: not ours.
-        let other = b"/usr/bin/swift-object-server\0/etc/swift/proxy-server.conf\0";
-        assert!(!cmdline_matches(other, "swift-proxy-server", conf));
+        assert_eq!(m(bare), CmdlineMatch::Yes);
+        // The same server with another config.
         let other_conf = b"/usr/bin/swift-proxy-server\0/etc/swift/proxy-server/2.conf\0";
-        assert!(!cmdline_matches(other_conf, "swift-proxy-server", conf));
+        assert_eq!(m(other_conf), CmdlineMatch::OtherConfig);
+        // Another server, a substring only, or something else: not ours.
+        let other = b"/usr/bin/swift-object-server\0/etc/swift/proxy-server.conf\0";
+        assert_eq!(m(other), CmdlineMatch::No);
         let substring = b"/usr/bin/swift-proxy-server-old\0/etc/swift/proxy-server.conf\0";
-        assert!(!cmdline_matches(substring, "swift-proxy-server", conf));
+        assert_eq!(m(substring), CmdlineMatch::No);
         let editor = b"vi\0/etc/swift/proxy-server.conf\0";
-        assert!(!cmdline_matches(editor, "swift-proxy-server", conf));
-        assert!(!cmdline_matches(b"", "swift-proxy-server", conf));
+        assert_eq!(m(editor), CmdlineMatch::No);
+        assert_eq!(m(b""), CmdlineMatch::No);
     }
 
     #[test]

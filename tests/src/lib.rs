@@ -6,6 +6,8 @@
 //! readiness signal exists (callers poll a condition with [`wait_until`]).
 #![forbid(unsafe_code)]
 
+pub mod init;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
