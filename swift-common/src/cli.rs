@@ -56,7 +56,9 @@ impl CliSpec {
             out.push_str("  -o, --once         only run one pass of daemon\n");
         }
         if self.test_config {
-            out.push_str("  -t, --test-config  exit after loading and validating config; do not run the\n");
+            out.push_str(
+                "  -t, --test-config  exit after loading and validating config; do not run the\n",
+            );
             out.push_str("                     daemon\n");
         }
         out
@@ -81,7 +83,9 @@ impl CliSpec {
             if let Some(long) = arg.strip_prefix("--") {
                 match long {
                     "help" => return Err(CliExit::Info(self.help())),
-                    "version" => return Err(CliExit::Info(format!("{} {}\n", self.prog, self.version))),
+                    "version" => {
+                        return Err(CliExit::Info(format!("{} {}\n", self.prog, self.version)));
+                    }
                     "verbose" => verbose = true,
                     "test-config" if self.test_config => test_config = true,
                     "once" if self.once => once = true,
@@ -207,7 +211,10 @@ mod tests {
         assert!(o.verbose && o.test_config);
         assert_eq!(o.conf_path, PathBuf::from("/"));
         // `once` is not an option of a WSGI server: it stays an extra word.
-        assert_eq!(parse(&["/", "once"]).unwrap().extra_args, vec!["once".to_string()]);
+        assert_eq!(
+            parse(&["/", "once"]).unwrap().extra_args,
+            vec!["once".to_string()]
+        );
     }
 
     #[test]
@@ -220,7 +227,9 @@ mod tests {
             ))
         );
         assert!(matches!(parse(&["-o", "/"]), Err(CliExit::OptionError(_))));
-        assert!(matches!(parse(&["--help"]), Err(CliExit::Info(t)) if t.contains("-t, --test-config")));
+        assert!(
+            matches!(parse(&["--help"]), Err(CliExit::Info(t)) if t.contains("-t, --test-config"))
+        );
         assert_eq!(
             parse(&["--version"]),
             Err(CliExit::Info("swift-proxy-server 1.2.3\n".into()))

@@ -122,7 +122,11 @@ impl LogConfig {
     /// Read Swift's `log_*` options from `conf`. With a `prefix` (such as
     /// `access_` for proxy_logging's access log), `<prefix>log_x` is tried
     /// before `log_x`. `default_name` applies when `log_name` is unset.
-    pub fn from_conf(conf: &Conf, prefix: &str, default_name: &str) -> Result<LogConfig, ConfigError> {
+    pub fn from_conf(
+        conf: &Conf,
+        prefix: &str,
+        default_name: &str,
+    ) -> Result<LogConfig, ConfigError> {
         let get = |key: &str| -> Option<(String, &str)> {
             let prefixed = format!("{prefix}{key}");
             if !prefix.is_empty() {
@@ -239,12 +243,20 @@ impl Logger {
                 Sink::Unix(sock, path.clone())
             }
             Target::Udp(host, port) => {
-                match (host.as_str(), *port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
+                match (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                {
                     Some(addr) => {
                         let bind: SocketAddr = if addr.is_ipv4() {
-                            "0.0.0.0:0".parse().map_err(|_| LogError::Socket(std::io::ErrorKind::InvalidInput.into()))?
+                            "0.0.0.0:0".parse().map_err(|_| {
+                                LogError::Socket(std::io::ErrorKind::InvalidInput.into())
+                            })?
                         } else {
-                            "[::]:0".parse().map_err(|_| LogError::Socket(std::io::ErrorKind::InvalidInput.into()))?
+                            "[::]:0".parse().map_err(|_| {
+                                LogError::Socket(std::io::ErrorKind::InvalidInput.into())
+                            })?
                         };
                         let sock = UdpSocket::bind(bind).map_err(LogError::Socket)?;
                         Sink::Udp(sock, addr)
@@ -313,7 +325,13 @@ impl Logger {
 
     /// Log with a transaction id and client ip, which Swift appends as
     /// ` (txn: ...)` (and ` (client_ip: ...)` above INFO) unless already present.
-    pub fn log_with(&self, level: Level, msg: fmt::Arguments<'_>, txn_id: Option<&str>, client_ip: Option<&str>) {
+    pub fn log_with(
+        &self,
+        level: Level,
+        msg: fmt::Arguments<'_>,
+        txn_id: Option<&str>,
+        client_ip: Option<&str>,
+    ) {
         if !self.enabled(level) {
             return;
         }
@@ -322,7 +340,13 @@ impl Logger {
     }
 
     /// Format one line exactly as Swift's SwiftLogFormatter would.
-    pub fn format(&self, level: Level, msg: fmt::Arguments<'_>, txn_id: Option<&str>, client_ip: Option<&str>) -> String {
+    pub fn format(
+        &self,
+        level: Level,
+        msg: fmt::Arguments<'_>,
+        txn_id: Option<&str>,
+        client_ip: Option<&str>,
+    ) -> String {
         let mut line = String::with_capacity(128);
         line.push_str(&self.0.name);
         line.push_str(": ");
@@ -456,7 +480,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn conf(pairs: &[(&str, &str)]) -> Conf {
-        let values: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let values: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Conf::new("/etc/swift/proxy-server.conf", "app:proxy-server", values)
     }
 
@@ -490,7 +517,11 @@ mod tests {
 
     #[test]
     fn prefixed_keys_win_over_plain_ones() {
-        let c = conf(&[("log_name", "a"), ("access_log_name", "b"), ("log_level", "DEBUG")]);
+        let c = conf(&[
+            ("log_name", "a"),
+            ("access_log_name", "b"),
+            ("log_level", "DEBUG"),
+        ]);
         let lc = LogConfig::from_conf(&c, "access_", "d").expect("conf");
         assert_eq!(lc.name, "b");
         assert_eq!(lc.level, Level::Debug);
@@ -508,12 +539,22 @@ mod tests {
     fn format_matches_swift() {
         let l = logger(0);
         assert_eq!(
-            l.format(Level::Error, format_args!("a\nb"), Some("tx1"), Some("1.2.3.4")),
+            l.format(
+                Level::Error,
+                format_args!("a\nb"),
+                Some("tx1"),
+                Some("1.2.3.4")
+            ),
             "proxy-server: a#012b (txn: tx1) (client_ip: 1.2.3.4)"
         );
         // client_ip is not appended at INFO, and neither suffix when present.
         assert_eq!(
-            l.format(Level::Info, format_args!("tx1 done"), Some("tx1"), Some("1.2.3.4")),
+            l.format(
+                Level::Info,
+                format_args!("tx1 done"),
+                Some("tx1"),
+                Some("1.2.3.4")
+            ),
             "proxy-server: tx1 done"
         );
     }
@@ -530,7 +571,13 @@ mod tests {
     #[test]
     fn syslog_datagram_has_priority_and_nul() {
         let l = logger(0);
-        assert_eq!(l.syslog_datagram(Level::Notice, "x: y"), b"<133>x: y\0".to_vec());
-        assert_eq!(l.syslog_datagram(Level::Error, "x: y"), b"<131>x: y\0".to_vec());
+        assert_eq!(
+            l.syslog_datagram(Level::Notice, "x: y"),
+            b"<133>x: y\0".to_vec()
+        );
+        assert_eq!(
+            l.syslog_datagram(Level::Error, "x: y"),
+            b"<131>x: y\0".to_vec()
+        );
     }
 }

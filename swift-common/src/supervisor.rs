@@ -156,11 +156,25 @@ enum Phase {
     Starting,
     Running,
     /// Stopping; workers still alive at the deadline get SIGKILL.
-    Stopping { deadline: Instant, killed: bool },
+    Stopping {
+        deadline: Instant,
+        killed: bool,
+    },
+}
+
+/// The supervisor's settings without the socket, which the master owns.
+struct Settings<'a> {
+    workers: usize,
+    user: Option<TargetUser>,
+    logger: Logger,
+    notifier: Notifier,
+    stale_worker_timeout: Duration,
+    keep_stderr: bool,
+    worker_main: &'a dyn Fn(WorkerArgs) -> i32,
 }
 
 struct Master<'a, 'b> {
-    cfg: &'b Supervisor<'a>,
+    cfg: &'b Settings<'a>,
     me: Pid,
     workers: Vec<Worker>,
     phase: Phase,
@@ -176,10 +190,29 @@ impl<'a> Supervisor<'a> {
     /// Run the master until it stops. Returns the exit code (0 after a
     /// signal-driven stop); an error means the server never became ready.
     pub fn run(self) -> Result<i32, SupervisorError> {
+        let Supervisor {
+            workers,
+            listener,
+            user,
+            logger,
+            notifier,
+            stale_worker_timeout,
+            keep_stderr,
+            worker_main,
+        } = self;
+        let cfg = Settings {
+            workers,
+            user,
+            logger,
+            notifier,
+            stale_worker_timeout,
+            keep_stderr,
+            worker_main,
+        };
         let sfd = signals::block_and_open(signals::MASTER_SIGNALS)?;
         let capture = CapturePipes::new()?;
         let mut master = Master {
-            cfg: &self,
+            cfg: &cfg,
             me: nix::unistd::getpid(),
             workers: Vec::new(),
             phase: Phase::Starting,
@@ -187,14 +220,11 @@ impl<'a> Supervisor<'a> {
             quick_deaths: 0,
             capture: Some(capture),
             readers: Vec::new(),
-            listener: None,
+            // The master keeps the socket open so respawned workers inherit
+            // it; it is the only copy besides the workers' own.
+            listener: Some(listener),
         };
-        // The master keeps the socket open so respawned workers inherit it.
-        master.listener = Some(self.listener.try_clone().map_err(|e| SysError {
-            op: "dup listening socket".into(),
-            source: e,
-        })?);
-        for _ in 0..self.workers {
+        for _ in 0..cfg.workers {
             master.spawn(&sfd)?;
         }
         master.run(&sfd)
@@ -224,8 +254,10 @@ impl Master<'_, '_> {
                 drop(ready_w);
                 let pipe = File::from(ready_r);
                 let _ = crate::sys::stdio::set_nonblocking(&pipe);
-                self.logger()
-                    .notice(format_args!("Started child {} from parent {}", pid, self.me));
+                self.logger().notice(format_args!(
+                    "Started child {} from parent {}",
+                    pid, self.me
+                ));
                 self.workers.push(Worker {
                     pid,
                     state: WorkerState::Starting,
@@ -240,11 +272,35 @@ impl Master<'_, '_> {
 
     /// The forked worker: shed the master's state, become the target user,
     /// and run `worker_main`.
-    fn child(&self, sfd: &nix::sys::signalfd::SignalFd, ready_r: OwnedFd, ready_w: OwnedFd, listener: &TcpListener) -> ! {
+    fn child(
+        &self,
+        sfd: &nix::sys::signalfd::SignalFd,
+        ready_r: OwnedFd,
+        ready_w: OwnedFd,
+        listener: &TcpListener,
+    ) -> ! {
         // The master's fds this process must not hold: the signalfd, the
         // other workers' readiness pipes and the capture readers.
+        // The listening socket: the worker gets its own duplicate below and
+        // must hold no other copy, or it would keep the port open after it
+        // stops accepting.
+        let listener = match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                let mut ready = File::from(ready_w);
+                let _ = ready.write_all(
+                    format!("error cannot duplicate the listening socket: {e}\n").as_bytes(),
+                );
+                std::process::exit(2)
+            }
+        };
         let mut close = vec![sfd.as_fd().as_raw_fd(), ready_r.as_raw_fd()];
-        close.extend(self.workers.iter().filter_map(|w| w.ready_pipe.as_ref().map(|p| p.as_raw_fd())));
+        close.extend(self.listener.as_ref().map(|l| l.as_raw_fd()));
+        close.extend(
+            self.workers
+                .iter()
+                .filter_map(|w| w.ready_pipe.as_ref().map(|p| p.as_raw_fd())),
+        );
         close.extend(self.readers.iter().map(|(f, _, _)| f.as_raw_fd()));
         if let Some(c) = &self.capture {
             close.push(c.stdout_read.as_raw_fd());
@@ -274,7 +330,10 @@ impl Master<'_, '_> {
         }
         if let Some(user) = &self.cfg.user {
             if let Err(e) = drop_privileges(user) {
-                fail(&mut ready, format!("cannot drop privileges to user {}: {e}", user.name));
+                fail(
+                    &mut ready,
+                    format!("cannot drop privileges to user {}: {e}", user.name),
+                );
             }
         }
         match die_with_parent(self.me) {
@@ -282,10 +341,6 @@ impl Master<'_, '_> {
             Ok(false) => std::process::exit(0), // the master is already gone
             Err(e) => fail(&mut ready, e.to_string()),
         }
-        let listener = match listener.try_clone() {
-            Ok(l) => l,
-            Err(e) => fail(&mut ready, format!("cannot duplicate the listening socket: {e}")),
-        };
         let code = (self.cfg.worker_main)(WorkerArgs {
             listener,
             readiness: Readiness::Pipe(ready),
@@ -315,7 +370,9 @@ impl Master<'_, '_> {
     /// Block in poll(2) until a signal, a readiness report, captured output
     /// or the next timer.
     fn wait_for_events(&mut self, sfd: &nix::sys::signalfd::SignalFd) -> Result<(), SysError> {
-        let timeout = self.next_timer().map_or(TICK, |t| t.saturating_duration_since(Instant::now()).min(TICK));
+        let timeout = self.next_timer().map_or(TICK, |t| {
+            t.saturating_duration_since(Instant::now()).min(TICK)
+        });
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         for w in &self.workers {
             if let Some(p) = &w.ready_pipe {
@@ -326,7 +383,10 @@ impl Master<'_, '_> {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
                 return Err(SysError {
@@ -369,7 +429,10 @@ impl Master<'_, '_> {
         match sig {
             Signal::SIGCHLD => {} // reaped below
             Signal::SIGTERM => {
-                if matches!(self.phase, Phase::Stopping { killed: false, .. } | Phase::Starting | Phase::Running) {
+                if matches!(
+                    self.phase,
+                    Phase::Stopping { killed: false, .. } | Phase::Starting | Phase::Running
+                ) {
                     self.logger()
                         .notice(format_args!("SIGTERM received ({})", self.me));
                     self.cfg.notifier.notify("STOPPING=1");
@@ -399,8 +462,10 @@ impl Master<'_, '_> {
                 ));
             }
             other => {
-                self.logger()
-                    .error(format_args!("Stopping with unexpected signal {}", other as i32));
+                self.logger().error(format_args!(
+                    "Stopping with unexpected signal {}",
+                    other as i32
+                ));
             }
         }
     }
@@ -445,8 +510,9 @@ impl Master<'_, '_> {
                 continue;
             }
             let Some(i) = self.workers.iter().position(|w| w.pid == pid) else {
-                self.logger()
-                    .warning(format_args!("Ignoring wait() result from unknown PID {pid}"));
+                self.logger().warning(format_args!(
+                    "Ignoring wait() result from unknown PID {pid}"
+                ));
                 continue;
             };
             let mut w = self.workers.swap_remove(i);
@@ -463,19 +529,26 @@ impl Master<'_, '_> {
                         .info(format_args!("Child {pid} exited ({})", describe(&status)));
                 }
                 Phase::Starting => {
-                    let why = message
-                        .flatten()
-                        .unwrap_or_else(|| format!("worker {pid} exited before it was ready ({})", describe(&status)));
+                    let why = message.flatten().unwrap_or_else(|| {
+                        format!(
+                            "worker {pid} exited before it was ready ({})",
+                            describe(&status)
+                        )
+                    });
                     return Err(self.fail_start(why));
                 }
                 Phase::Running => {
-                    self.logger()
-                        .error(format_args!("Removing dead child {} from parent {}", pid, self.me));
+                    self.logger().error(format_args!(
+                        "Removing dead child {} from parent {}",
+                        pid, self.me
+                    ));
                     if let Some(Some(why)) = message {
                         self.logger()
                             .error(format_args!("Worker {pid} could not start: {why}"));
                     }
-                    self.schedule_respawn(w.started.elapsed() < QUICK_DEATH || w.state == WorkerState::Starting);
+                    self.schedule_respawn(
+                        w.started.elapsed() < QUICK_DEATH || w.state == WorkerState::Starting,
+                    );
                 }
             }
         }
@@ -517,7 +590,9 @@ impl Master<'_, '_> {
     fn check_ready_pipes(&mut self) -> Result<(), SupervisorError> {
         let mut failed = None;
         for w in &mut self.workers {
-            let Some(pipe) = &mut w.ready_pipe else { continue };
+            let Some(pipe) = &mut w.ready_pipe else {
+                continue;
+            };
             let mut buf = [0u8; 512];
             match pipe.read(&mut buf) {
                 Ok(0) => {
@@ -587,8 +662,10 @@ impl Master<'_, '_> {
         match self.phase {
             Phase::Stopping { deadline, killed } if !killed && now >= deadline => {
                 for w in &self.workers {
-                    self.logger()
-                        .warning(format_args!("Killing child {} that did not exit in time", w.pid));
+                    self.logger().warning(format_args!(
+                        "Killing child {} that did not exit in time",
+                        w.pid
+                    ));
                     let _ = signals::kill(w.pid, Signal::SIGKILL);
                 }
                 self.phase = Phase::Stopping {
@@ -596,7 +673,10 @@ impl Master<'_, '_> {
                     killed: true,
                 };
             }
-            Phase::Stopping { deadline, killed: true } if now >= deadline => {
+            Phase::Stopping {
+                deadline,
+                killed: true,
+            } if now >= deadline => {
                 // SIGKILLed children that still have not gone (unkillable,
                 // in D state): stop waiting rather than hang.
                 self.logger().error(format_args!(
@@ -606,12 +686,18 @@ impl Master<'_, '_> {
                 self.workers.clear();
             }
             Phase::Running => {
-                let due: Vec<Instant> = self.respawns.iter().copied().filter(|t| *t <= now).collect();
+                let due: Vec<Instant> = self
+                    .respawns
+                    .iter()
+                    .copied()
+                    .filter(|t| *t <= now)
+                    .collect();
                 self.respawns.retain(|t| *t > now);
                 for _ in due {
                     if let Err(e) = self.spawn(sfd) {
                         // fork can fail for want of memory or pids: retry later.
-                        self.logger().error(format_args!("Cannot start a worker: {e}"));
+                        self.logger()
+                            .error(format_args!("Cannot start a worker: {e}"));
                         self.schedule_respawn(true);
                     }
                 }
@@ -663,7 +749,10 @@ mod tests {
 
     #[test]
     fn worker_error_reports_are_parsed() {
-        assert_eq!(worker_error(b"error no such user\n"), Some("no such user".into()));
+        assert_eq!(
+            worker_error(b"error no such user\n"),
+            Some("no such user".into())
+        );
         assert_eq!(worker_error(b"ready\n"), None);
     }
 }

@@ -110,7 +110,13 @@ mod tests {
         let t = Utc::from_unix(1_795_590_876, 0);
         assert_eq!(t.http_date(), "Wed, 25 Nov 2026 07:14:36 GMT");
         assert_eq!(t.access_log_datetime(), "25/Nov/2026/07/14/36");
-        assert_eq!(Utc::from_unix(0, 0).http_date(), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(Utc::from_unix(951_782_400, 5).iso8601(), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(
+            Utc::from_unix(0, 0).http_date(),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+        assert_eq!(
+            Utc::from_unix(951_782_400, 5).iso8601(),
+            "2000-02-29T00:00:00.000005Z"
+        );
     }
 }

@@ -109,7 +109,11 @@ pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
     }
 }
 
-fn prepare(options: &ServerOptions, app: &dyn AppFactory, console: Option<File>) -> Result<Prepared, Fatal> {
+fn prepare(
+    options: &ServerOptions,
+    app: &dyn AppFactory,
+    console: Option<File>,
+) -> Result<Prepared, Fatal> {
     let section = app.app_section();
     let paste = PasteConfig::load(&options.conf_path)?;
     let conf = paste.app_config(section, &[])?;
@@ -124,7 +128,12 @@ fn prepare(options: &ServerOptions, app: &dyn AppFactory, console: Option<File>)
 
     let workers = conf.get_auto_int("workers", cpu::usable_cpus() as i64)?;
     if workers < 0 {
-        return Err(conf.invalid("workers", "must be 0 (serve in the main process), a positive number or \"auto\"").into());
+        return Err(conf
+            .invalid(
+                "workers",
+                "must be 0 (serve in the main process), a positive number or \"auto\"",
+            )
+            .into());
     }
     let bind = BindConfig::from_conf(&conf)?;
     let server = ServerConfig::from_conf(&conf, &swift_conf.constraints)?;
@@ -133,16 +142,24 @@ fn prepare(options: &ServerOptions, app: &dyn AppFactory, console: Option<File>)
         // An empty `user =` keeps the current user (our extension; Swift
         // would fail to look up the user "").
         Some("") => None,
-        other => Some(TargetUser::resolve(other.unwrap_or("swift")).map_err(|e| {
-            Fatal(format!("{}: user: {e}", conf.source().display()))
-        })?),
+        other => Some(
+            TargetUser::resolve(other.unwrap_or("swift"))
+                .map_err(|e| Fatal(format!("{}: user: {e}", conf.source().display())))?,
+        ),
     };
     let stale = conf.get_parsed::<f64>("stale_worker_timeout", 86400.0)?;
     if !(stale >= 0.0 && stale.is_finite()) {
-        return Err(conf.invalid("stale_worker_timeout", "must be a non-negative number of seconds").into());
+        return Err(conf
+            .invalid(
+                "stale_worker_timeout",
+                "must be a non-negative number of seconds",
+            )
+            .into());
     }
     if conf.get_nonempty("log_statsd_host").is_some() {
-        logger.warning(format_args!("log_statsd_host is set, but StatsD metrics are not implemented yet; none are sent"));
+        logger.warning(format_args!(
+            "log_statsd_host is set, but StatsD metrics are not implemented yet; none are sent"
+        ));
     }
     let pipeline = paste.pipeline("main", &[("log_name", log_name.as_str())])?;
     let service = app
@@ -171,9 +188,13 @@ fn prepare(options: &ServerOptions, app: &dyn AppFactory, console: Option<File>)
 /// warning Swift prints.
 fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
     if let Some(v) = conf.get_nonempty("nice_priority") {
-        let nice: i32 = v.parse().map_err(|_| conf.invalid("nice_priority", "must be an integer"))?;
+        let nice: i32 = v
+            .parse()
+            .map_err(|_| conf.invalid("nice_priority", "must be an integer"))?;
         if let Err(e) = process::set_nice(nice) {
-            println!("WARNING: Unable to modify scheduling priority of process. Keeping unchanged! Check logs for more info. ");
+            println!(
+                "WARNING: Unable to modify scheduling priority of process. Keeping unchanged! Check logs for more info. "
+            );
             logger.error(format_args!("Unable to modify nice priority: {e}"));
         }
     }
@@ -194,7 +215,9 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
             return Err(conf.invalid("ionice_priority", "must be between 0 and 7"));
         }
         if let Err(e) = process::set_ionice(class, prio) {
-            println!("WARNING: Unable to modify I/O scheduling class and priority of process. Keeping unchanged! Check logs for more info.");
+            println!(
+                "WARNING: Unable to modify I/O scheduling class and priority of process. Keeping unchanged! Check logs for more info."
+            );
             logger.error(format_args!("Unable to modify ionice priority: {e}"));
         }
     }
@@ -204,7 +227,9 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
 fn serve(p: Prepared, options: &ServerOptions) -> Result<i32, Fatal> {
     match process::daemon_hygiene()? {
         None => {}
-        Some(e) => p.logger.debug(format_args!("{e} (already a process group leader)")),
+        Some(e) => p
+            .logger
+            .debug(format_args!("{e} (already a process group leader)")),
     }
     let listener = net::bind(&p.bind)?;
     if p.tls.is_some() {
@@ -247,10 +272,14 @@ fn serve(p: Prepared, options: &ServerOptions) -> Result<i32, Fatal> {
 /// runtime serving the pipeline until a signal says stop.
 fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
     let in_process = matches!(args.readiness, Readiness::InProcess { .. });
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            args.readiness.fail(&format!("cannot start the runtime: {e}"));
+            args.readiness
+                .fail(&format!("cannot start the runtime: {e}"));
             return 2;
         }
     };
@@ -269,12 +298,23 @@ fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
     })
 }
 
-async fn run_worker(args: WorkerArgs, p: &Prepared, in_process: bool) -> Result<i32, (Option<Readiness>, String)> {
-    let WorkerArgs { listener, readiness } = args;
+async fn run_worker(
+    args: WorkerArgs,
+    p: &Prepared,
+    in_process: bool,
+) -> Result<i32, (Option<Readiness>, String)> {
+    let WorkerArgs {
+        listener,
+        readiness,
+    } = args;
     // Handlers first, then unblock: no stop signal can be lost or take the
     // default action between here and serving.
     let mut stops = Vec::new();
-    for kind in [SignalKind::hangup(), SignalKind::user_defined1(), SignalKind::interrupt()] {
+    for kind in [
+        SignalKind::hangup(),
+        SignalKind::user_defined1(),
+        SignalKind::interrupt(),
+    ] {
         match signal(kind) {
             Ok(s) => stops.push(s),
             Err(e) => return Err((Some(readiness), format!("cannot handle signals: {e}"))),
@@ -292,11 +332,19 @@ async fn run_worker(args: WorkerArgs, p: &Prepared, in_process: bool) -> Result<
         return Err((Some(readiness), e.to_string()));
     }
     if let Err(e) = listener.set_nonblocking(true) {
-        return Err((Some(readiness), format!("cannot use the listening socket: {e}")));
+        return Err((
+            Some(readiness),
+            format!("cannot use the listening socket: {e}"),
+        ));
     }
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
-        Err(e) => return Err((Some(readiness), format!("cannot use the listening socket: {e}"))),
+        Err(e) => {
+            return Err((
+                Some(readiness),
+                format!("cannot use the listening socket: {e}"),
+            ));
+        }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::task::spawn_local(crate::http::serve(

@@ -38,7 +38,8 @@ impl FilterContext<'_> {
 pub fn logger_for(conf: &Conf, prefix: &str, app: &AppContext<'_>) -> Result<Logger, String> {
     let server = app.logger;
     let cfg = LogConfig::from_conf(conf, prefix, server.name()).map_err(|e| e.to_string())?;
-    let server_cfg = LogConfig::from_conf(app.conf, "", server.name()).map_err(|e| e.to_string())?;
+    let server_cfg =
+        LogConfig::from_conf(app.conf, "", server.name()).map_err(|e| e.to_string())?;
     if cfg == server_cfg {
         return Ok(server.clone());
     }
@@ -63,7 +64,11 @@ const FILTERS: &[(&str, FilterFactory)] = &[
 const REQUIRED: &[&str] = &["catch_errors", "gatekeeper"];
 
 fn supported() -> String {
-    FILTERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    FILTERS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(c: &Component) -> String {
@@ -126,7 +131,10 @@ fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Lo
             "Adding required filter {name} to pipeline at position {at}"
         ));
         // Paste configures an inserted filter from the global conf alone.
-        let values = global.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        let values = global
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         let conf = Conf::new(global.source(), format!("filter:{name}"), values);
         filters.insert(at, (name.to_string(), conf));
     }

@@ -29,9 +29,16 @@ fn swob_error(status: u16) -> Response {
         ),
         403 => ("Forbidden", "Access was denied to this resource."),
         404 => ("Not Found", "The resource could not be found."),
-        _ => ("Service Unavailable", "The server is currently unavailable. Please try again at a later time."),
+        _ => (
+            "Service Unavailable",
+            "The server is currently unavailable. Please try again at a later time.",
+        ),
     };
-    Response::with_body(status, HTML, format!("<html><h1>{title}</h1><p>{text}</p></html>"))
+    Response::with_body(
+        status,
+        HTML,
+        format!("<html><h1>{title}</h1><p>{text}</p></html>"),
+    )
 }
 
 /// JSON string escaping.
@@ -69,7 +76,11 @@ impl Proxy {
             ("max_header_size", c.max_header_size.to_string()),
             ("max_request_line", c.max_request_line.to_string()),
         ];
-        let allowed = |key: &str| !disallowed.iter().any(|d| d == "swift" || d == &format!("swift.{key}"));
+        let allowed = |key: &str| {
+            !disallowed
+                .iter()
+                .any(|d| d == "swift" || d == &format!("swift.{key}"))
+        };
         let mut info = String::from("{");
         if !disallowed.iter().any(|d| d == "swift") {
             info.push_str("\"swift\": {");
@@ -100,7 +111,11 @@ impl Proxy {
                 r
             }
             _ => {
-                let mut r = Response::with_body(405, HTML, "<html><h1>Method Not Allowed</h1><p>The method is not allowed for this resource.</p></html>");
+                let mut r = Response::with_body(
+                    405,
+                    HTML,
+                    "<html><h1>Method Not Allowed</h1><p>The method is not allowed for this resource.</p></html>",
+                );
                 r.headers.append("Allow", "GET, HEAD, OPTIONS");
                 r
             }
@@ -110,7 +125,10 @@ impl Proxy {
     fn route(&self, req: &Request) -> Response {
         let path_info = req.path_info();
         // check_utf8: the decoded path must be UTF-8 without NUL.
-        let bytes: Vec<u8> = path_info.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(0)).collect();
+        let bytes: Vec<u8> = path_info
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(0))
+            .collect();
         match std::str::from_utf8(&bytes) {
             Ok(s) if !s.contains('\0') => {}
             _ => return Response::with_body(412, HTML, "Invalid UTF8 or contains NULL"),

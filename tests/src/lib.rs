@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod init;
+pub mod server;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,12 +20,11 @@ use std::time::{Duration, Instant};
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("test exe has a parent dir");
-    let dir = if deps.ends_with("deps") {
+    if deps.ends_with("deps") {
         deps.parent().expect("deps has a parent").to_path_buf()
     } else {
         deps.to_path_buf()
-    };
-    dir
+    }
 }
 
 /// The path of a workspace binary; panics with a hint when it was not built.
@@ -103,6 +103,8 @@ pub fn wait_until<T>(timeout: Duration, mut cond: impl FnMut() -> Option<T>) -> 
 /// unless the test already waited for it.
 pub struct Proc {
     pub child: Child,
+    /// With [`Proc::spawn_merged`]: the read end of stdout+stderr.
+    pub merged: Option<std::io::PipeReader>,
     reaped: bool,
 }
 
@@ -117,6 +119,28 @@ impl Proc {
             .expect("spawn");
         Proc {
             child,
+            merged: None,
+            reaped: false,
+        }
+    }
+
+    /// Spawn `cmd` with stdout and stderr on one pipe, as swift-init does
+    /// (read it from [`Proc::merged`]).
+    pub fn spawn_merged(cmd: &mut Command) -> Proc {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let writer2 = writer.try_clone().expect("dup pipe");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(writer2)
+            .spawn()
+            .expect("spawn");
+        // Our copies of the write end are closed now (moved into cmd and
+        // dropped with it once the caller drops cmd); the test holds only
+        // the read end.
+        Proc {
+            child,
+            merged: Some(reader),
             reaped: false,
         }
     }
@@ -180,7 +204,10 @@ pub fn pid_alive(pid: i32) -> bool {
         Ok(stat) => {
             // The state follows the last ')' (comm may contain spaces or parens).
             let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-            !matches!(state.and_then(|s| s.chars().next()), Some('Z') | Some('X') | None)
+            !matches!(
+                state.and_then(|s| s.chars().next()),
+                Some('Z') | Some('X') | None
+            )
         }
         Err(_) => false,
     }
@@ -238,15 +265,20 @@ impl Response {
 
 /// Send raw request bytes on a new connection and read the response until the
 /// server closes the connection (the request should say `Connection: close`).
-pub fn raw_request(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Result<Response> {
+pub fn raw_request(
+    addr: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.write_all(request)?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    parse_response(&buf)
-        .ok_or_else(|| std::io::Error::other(format!("bad response: {:?}", String::from_utf8_lossy(&buf))))
+    parse_response(&buf).ok_or_else(|| {
+        std::io::Error::other(format!("bad response: {:?}", String::from_utf8_lossy(&buf)))
+    })
 }
 
 /// `GET path` (or another method) with `Connection: close` on a new connection.
@@ -271,9 +303,9 @@ pub fn parse_response(buf: &[u8]) -> Option<Response> {
         .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
         .collect();
     let rest = &buf[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
     let body = if chunked {
         decode_chunked(rest)?
     } else {

@@ -34,7 +34,10 @@ impl ConnIo {
         }
         match tokio::time::timeout(timeout, self.io.read_buf(&mut self.rbuf)).await {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client read timed out")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client read timed out",
+            )),
         }
     }
 
@@ -42,7 +45,10 @@ impl ConnIo {
     pub async fn write_all_timeout(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
         match tokio::time::timeout(timeout, self.io.write_all(data)).await {
             Ok(r) => r,
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client write timed out")),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client write timed out",
+            )),
         }
     }
 }
@@ -97,7 +103,11 @@ impl ConnShared {
     async fn next_chunk(&self) -> io::Result<Option<Bytes>> {
         match self.framing.get() {
             Framing::Done => return Ok(None),
-            Framing::Broken => return Err(io::Error::other("request body unavailable after an earlier error")),
+            Framing::Broken => {
+                return Err(io::Error::other(
+                    "request body unavailable after an earlier error",
+                ));
+            }
             _ => {}
         }
         let mut cio = self.take_io()?;
@@ -115,7 +125,10 @@ impl ConnShared {
                 Ok(piece)
             }
             Err(e) => {
-                if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::TimedOut) {
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::TimedOut
+                ) {
                     self.client_gone.set(true);
                 }
                 Err(e)
@@ -123,7 +136,11 @@ impl ConnShared {
         }
     }
 
-    async fn read_piece(&self, cio: &mut ConnIo, mut framing: Framing) -> io::Result<(Option<Bytes>, Framing)> {
+    async fn read_piece(
+        &self,
+        cio: &mut ConnIo,
+        mut framing: Framing,
+    ) -> io::Result<(Option<Bytes>, Framing)> {
         if self.continue_pending.replace(false) {
             cio.write_all_timeout(b"HTTP/1.1 100 Continue\r\n\r\n", self.client_timeout)
                 .await?;
@@ -202,11 +219,17 @@ async fn read_line(cio: &mut ConnIo, timeout: Duration) -> io::Result<Bytes> {
 }
 
 fn eof() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "client disconnected before the end of the request body")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "client disconnected before the end of the request body",
+    )
 }
 
 fn bad_chunk(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("chunked encoding error: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("chunked encoding error: {what}"),
+    )
 }
 
 /// See [`Body::progress`].
@@ -233,7 +256,9 @@ pub struct Body {
 
 impl std::fmt::Debug for Body {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Body").field("length", &self.length).finish()
+        f.debug_struct("Body")
+            .field("length", &self.length)
+            .finish()
     }
 }
 
@@ -284,7 +309,10 @@ impl Body {
         let mut out = BytesMut::new();
         while let Some(piece) = self.chunk().await? {
             if out.len() + piece.remaining() > limit {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "request body too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "request body too large",
+                ));
             }
             out.extend_from_slice(&piece);
         }
@@ -366,16 +394,23 @@ mod tests {
             assert!(progress.client_disconnected());
             assert_eq!(progress.bytes_received(), 3);
             let mut body = Body::incoming(shared_with(b"zz\r\n", Framing::ChunkSize), None);
-            assert_eq!(body.to_bytes(100).await.unwrap_err().kind(), io::ErrorKind::InvalidData);
+            assert_eq!(
+                body.to_bytes(100).await.unwrap_err().kind(),
+                io::ErrorKind::InvalidData
+            );
             let mut body = Body::incoming(shared_with(b"3\r\nabcX\r\n", Framing::ChunkSize), None);
-            assert_eq!(body.to_bytes(100).await.unwrap_err().kind(), io::ErrorKind::InvalidData);
+            assert_eq!(
+                body.to_bytes(100).await.unwrap_err().kind(),
+                io::ErrorKind::InvalidData
+            );
         });
     }
 
     #[test]
     fn body_over_the_limit_is_refused() {
         run(async {
-            let mut body = Body::incoming(shared_with(b"0123456789", Framing::Length(10)), Some(10));
+            let mut body =
+                Body::incoming(shared_with(b"0123456789", Framing::Length(10)), Some(10));
             assert!(body.to_bytes(5).await.is_err());
         });
     }

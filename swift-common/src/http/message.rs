@@ -62,7 +62,11 @@ impl Headers {
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
-        match self.0.iter().position(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+        match self
+            .0
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(&name))
+        {
             Some(i) => {
                 self.0[i] = (name.clone(), value);
                 let mut j = i + 1;
@@ -198,7 +202,11 @@ impl Request {
     /// The client's address as Swift's `get_remote_client` picks it:
     /// `X-Cluster-Client-Ip`, else the first of `X-Forwarded-For`, else the peer.
     pub fn client_ip(&self) -> String {
-        if let Some(ip) = self.headers.get("x-cluster-client-ip").filter(|v| !v.is_empty()) {
+        if let Some(ip) = self
+            .headers
+            .get("x-cluster-client-ip")
+            .filter(|v| !v.is_empty())
+        {
             return ip.to_owned();
         }
         if let Some(xff) = self.headers.get("x-forwarded-for") {
@@ -256,7 +264,10 @@ impl fmt::Debug for ResponseBody {
 /// A source of response body chunks.
 pub trait BodyStream {
     /// The next chunk, `None` at the end.
-    fn poll_chunk(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>>;
+    fn poll_chunk(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::io::Result<Bytes>>>;
 }
 
 /// How sending a response ended, for [`Response::on_complete`] hooks.
@@ -268,10 +279,13 @@ pub struct Completion {
     pub complete: bool,
 }
 
+/// A hook run when a response has been sent.
+pub type CompletionHook = Box<dyn FnOnce(&Completion)>;
+
 /// Hooks run once when a response has been sent, or when it is dropped
 /// unsent (then with `complete: false`).
 #[derive(Default)]
-pub struct CompletionHooks(Vec<Box<dyn FnOnce(&Completion)>>);
+pub struct CompletionHooks(Vec<CompletionHook>);
 
 impl CompletionHooks {
     /// Run the hooks (innermost first, as WSGI iterators close).

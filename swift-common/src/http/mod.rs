@@ -15,7 +15,9 @@ pub mod service;
 pub mod trans_id;
 
 pub use body::{Body, BodyProgress};
-pub use message::{BodyStream, Completion, Env, Headers, Request, Response, ResponseBody, Version, reason};
+pub use message::{
+    BodyStream, Completion, Env, Headers, Request, Response, ResponseBody, Version, reason,
+};
 pub use server::{KeepAlive, ServeOutcome, ServerConfig, serve};
 pub use service::{BoxFuture, Service, catch_unwind_future, panic_message};
 pub use trans_id::generate_trans_id;

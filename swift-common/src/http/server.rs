@@ -12,12 +12,17 @@
 //! - Content-Length together with Transfer-Encoding → 400 (Swift accepts
 //!   them: wart 28, a request-smuggling risk).
 //!
+//! Shutdown: stop accepting at once; a request in progress completes and
+//! its response says `Connection: close`; an idle connection may still
+//! bring one request within a second (so a client that sends just as we
+//! stop is answered rather than reset), then closes.
+//!
 //! This module knows nothing of Swift's middleware; it serves any [`Service`].
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::io::Write as _;
 use std::io;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,6 +45,9 @@ const MAX_HEADER_LINES: usize = 100;
 const MAX_TOTAL_HEADER_SIZE: usize = 65536;
 /// Unread request body a keep-alive connection will discard; more closes it.
 const MAX_DISCARD: u64 = 1 << 20;
+/// How long an idle connection may still bring one last request once the
+/// server is shutting down.
+const LAME_DUCK_IDLE: Duration = Duration::from_secs(1);
 /// Bodies up to this size are copied behind the head into one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
@@ -83,7 +91,10 @@ impl ServerConfig {
                 Ok(0.0) => KeepAlive::Disabled,
                 Ok(t) if t > 0.0 && t.is_finite() => KeepAlive::Timeout(Duration::from_secs_f64(t)),
                 _ => {
-                    return Err(conf.invalid("keepalive_timeout", "must be a number of seconds (0 disables keep-alive)"));
+                    return Err(conf.invalid(
+                        "keepalive_timeout",
+                        "must be a number of seconds (0 disables keep-alive)",
+                    ));
                 }
             },
         };
@@ -172,7 +183,8 @@ pub async fn serve(
             }
             Err(e) => {
                 // Out of fds or memory: back off instead of spinning.
-                ctx.logger.error(format_args!("ERROR WSGI: accept failed: {e}"));
+                ctx.logger
+                    .error(format_args!("ERROR WSGI: accept failed: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -187,13 +199,20 @@ pub async fn serve(
     }
 }
 
-async fn connection(ctx: Rc<Ctx>, stream: tokio::net::TcpStream, peer: SocketAddr, local: SocketAddr) {
+async fn connection(
+    ctx: Rc<Ctx>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+) {
     let (io, scheme): (Box<dyn Io>, &'static str) = match &ctx.tls {
         None => (Box::new(stream), "http"),
-        Some(acceptor) => match tokio::time::timeout(ctx.cfg.client_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => (Box::new(tls), "https"),
-            _ => return, // failed or slow handshakes just close
-        },
+        Some(acceptor) => {
+            match tokio::time::timeout(ctx.cfg.client_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => (Box::new(tls), "https"),
+                _ => return, // failed or slow handshakes just close
+            }
+        }
     };
     let shared = Rc::new(ConnShared {
         io: RefCell::new(Some(ConnIo {
@@ -236,12 +255,14 @@ enum HeadError {
     Error(u16, String),
 }
 
-const RESPONSE_414: &[u8] = b"HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+const RESPONSE_414: &[u8] =
+    b"HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 const RESPONSE_400_LINE: &[u8] =
     b"HTTP/1.0 400 Header Line Too Long\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
 const RESPONSE_400_HEADERS: &[u8] =
     b"HTTP/1.0 400 Headers Too Large\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
-const RESPONSE_400: &[u8] = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
+const RESPONSE_400: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-length: 0\r\n\r\n";
 const RESPONSE_400_CL_TE: &[u8] = b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\nContent-Length: 62\r\n\r\nContent-Length and Transfer-Encoding are not allowed together\n";
 const RESPONSE_500: &[u8] =
     b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -323,7 +344,10 @@ fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
         let major: u32 = major.parse().map_err(|_| bad())?;
         let minor: u32 = minor.parse().map_err(|_| bad())?;
         if major >= 2 {
-            return Err(HeadError::Error(505, format!("Invalid HTTP version ({number})")));
+            return Err(HeadError::Error(
+                505,
+                format!("Invalid HTTP version ({number})"),
+            ));
         }
         if (major, minor) >= (1, 1) {
             version = Version::Http11;
@@ -331,10 +355,16 @@ fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
         }
     }
     if !(2..=3).contains(&words.len()) || words[0].is_empty() {
-        return Err(HeadError::Error(400, format!("Bad request syntax ('{line}')")));
+        return Err(HeadError::Error(
+            400,
+            format!("Bad request syntax ('{line}')"),
+        ));
     }
     if words.len() == 2 && words[0] != "GET" {
-        return Err(HeadError::Error(400, format!("Bad HTTP/0.9 request type ('{}')", words[0])));
+        return Err(HeadError::Error(
+            400,
+            format!("Bad HTTP/0.9 request type ('{}')", words[0]),
+        ));
     }
     let mut target = words[1];
     // Absolute form: keep only the path (Python keeps the URL when it has none).
@@ -362,7 +392,9 @@ fn latin1(bytes: &[u8]) -> String {
 }
 
 fn has_token(value: &str, token: &str) -> bool {
-    value.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+    value
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
 /// A parsed head, before the body is attached.
@@ -413,10 +445,18 @@ fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
     }
     let framing = match (te, content_length) {
         (Some(te), _) => {
-            if te.rsplit(',').next().map(str::trim).is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+            if te
+                .rsplit(',')
+                .next()
+                .map(str::trim)
+                .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+            {
                 Framing::ChunkSize
             } else {
-                return Err(HeadError::Error(501, format!("Unsupported Transfer-Encoding ('{te}')")));
+                return Err(HeadError::Error(
+                    501,
+                    format!("Unsupported Transfer-Encoding ('{te}')"),
+                ));
             }
         }
         (None, Some(n)) if n > 0 => Framing::Length(n),
@@ -449,7 +489,11 @@ fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
 /// The body of Python's `send_error` page.
 fn error_page(code: u16, message: &str) -> String {
     let explain = super::message::reason(code);
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     format!(
         "<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        <meta charset=\"utf-8\">\n        <title>Error response</title>\n    </head>\n    <body>\n        <h1>Error response</h1>\n        <p>Error code: {code}</p>\n        <p>Message: {}.</p>\n        <p>Error code explanation: {code} - {}.</p>\n    </body>\n</html>\n",
         esc(message),
@@ -483,7 +527,10 @@ fn push_latin1(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(s.as_bytes());
     } else {
         // Characters beyond latin-1 cannot be sent; replace them.
-        out.extend(s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')));
+        out.extend(
+            s.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
     }
 }
 
@@ -517,7 +564,9 @@ impl Conn {
 
     /// Read the PROXY protocol v1 line; false closes the connection.
     async fn read_proxy_line(&mut self) -> bool {
-        let Some(mut cio) = self.take_io() else { return false };
+        let Some(mut cio) = self.take_io() else {
+            return false;
+        };
         let line = loop {
             if let Some(nl) = memchr(b'\n', &cio.rbuf) {
                 let line = cio.rbuf.split_to(nl + 1);
@@ -537,8 +586,14 @@ impl Conn {
         let ok = match parts.as_slice() {
             ["PROXY", kind, ..] if kind.starts_with("UNKNOWN") => true,
             ["PROXY", "TCP4" | "TCP6", src, dst, sport, dport] => {
-                let src = src.parse::<std::net::IpAddr>().ok().zip(sport.parse::<u16>().ok());
-                let dst = dst.parse::<std::net::IpAddr>().ok().zip(dport.parse::<u16>().ok());
+                let src = src
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .zip(sport.parse::<u16>().ok());
+                let dst = dst
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    .zip(dport.parse::<u16>().ok());
                 match (src, dst) {
                     (Some(s), Some(d)) => {
                         self.peer = SocketAddr::from(s);
@@ -554,7 +609,11 @@ impl Conn {
             _ => false,
         };
         if !ok {
-            self.refuse(HeadError::Error(400, format!("Invalid PROXY line '{line}'"))).await;
+            self.refuse(HeadError::Error(
+                400,
+                format!("Invalid PROXY line '{line}'"),
+            ))
+            .await;
         }
         ok
     }
@@ -581,14 +640,18 @@ impl Conn {
                 return parse_head(&head).map(Some);
             }
             let n = if cio.rbuf.is_empty() {
-                // Idle between requests: stop at once on shutdown.
+                let idle = self.ctx.cfg.idle_timeout();
                 if *self.shutdown.borrow() {
-                    return Ok(None);
-                }
-                let timeout = self.ctx.cfg.idle_timeout();
-                tokio::select! {
-                    r = cio.fill(timeout) => r,
-                    _ = self.shutdown.changed() => return Ok(None),
+                    // Shutting down and idle: a client may be sending its
+                    // next request right now, and closing under it would
+                    // fail that request. Wait a moment for one more request
+                    // (answered with Connection: close), then close.
+                    cio.fill(idle.min(LAME_DUCK_IDLE)).await
+                } else {
+                    tokio::select! {
+                        r = cio.fill(idle) => r,
+                        _ = self.shutdown.changed() => continue,
+                    }
                 }
             } else {
                 cio.fill(self.ctx.cfg.client_timeout).await
@@ -602,7 +665,9 @@ impl Conn {
 
     /// Answer a refused head and close.
     async fn refuse(&mut self, err: HeadError) {
-        let Some(mut cio) = self.take_io() else { return };
+        let Some(mut cio) = self.take_io() else {
+            return;
+        };
         let bytes = match err {
             HeadError::Raw(raw) => Cow::Borrowed(raw),
             HeadError::Error(code, message) => {
@@ -626,7 +691,9 @@ impl Conn {
                 Cow::Owned(out)
             }
         };
-        let _ = cio.write_all_timeout(&bytes, self.ctx.cfg.client_timeout).await;
+        let _ = cio
+            .write_all_timeout(&bytes, self.ctx.cfg.client_timeout)
+            .await;
         let _ = cio.io.shutdown().await;
     }
 
@@ -670,7 +737,9 @@ impl Conn {
                     panic_message(&*payload)
                 ));
                 if let Some(mut cio) = self.take_io() {
-                    let _ = cio.write_all_timeout(RESPONSE_500, cfg.client_timeout).await;
+                    let _ = cio
+                        .write_all_timeout(RESPONSE_500, cfg.client_timeout)
+                        .await;
                     let _ = cio.io.shutdown().await;
                 }
                 return false;
@@ -733,7 +802,9 @@ impl Conn {
             }
         }
         out.extend_from_slice(b"\r\n");
-        let written = self.write_body(&mut cio, &mut out, body, bodyless, chunked).await;
+        let written = self
+            .write_body(&mut cio, &mut out, body, bodyless, chunked)
+            .await;
         hooks.fire(&Completion {
             bytes_sent: *written.as_ref().unwrap_or(&0),
             complete: written.is_ok(),
@@ -844,17 +915,29 @@ mod tests {
     #[test]
     fn head_limits_match_eventlet() {
         let c = cfg();
-        assert_eq!(check_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &c), Ok(Some(27)));
+        assert_eq!(
+            check_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &c),
+            Ok(Some(27))
+        );
         assert_eq!(check_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Ok(None));
         // A request line of 8192 bytes with its CRLF is refused; 8191 is fine.
         let line = |n: usize| format!("GET /{} HTTP/1.1\r\n", "a".repeat(n - 16));
         assert_eq!(line(8192).len(), 8192);
-        assert_eq!(check_head(line(8192).as_bytes(), &c), Err(HeadError::Raw(RESPONSE_414)));
+        assert_eq!(
+            check_head(line(8192).as_bytes(), &c),
+            Err(HeadError::Raw(RESPONSE_414))
+        );
         assert_eq!(check_head(line(8191).as_bytes(), &c), Ok(None));
         // No newline yet but already too long.
-        assert_eq!(check_head(&[b'a'; 8192], &c), Err(HeadError::Raw(RESPONSE_414)));
+        assert_eq!(
+            check_head(&[b'a'; 8192], &c),
+            Err(HeadError::Raw(RESPONSE_414))
+        );
         let header = |n: usize| format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "b".repeat(n - 5));
-        assert_eq!(check_head(header(8192).as_bytes(), &c), Err(HeadError::Raw(RESPONSE_400_LINE)));
+        assert_eq!(
+            check_head(header(8192).as_bytes(), &c),
+            Err(HeadError::Raw(RESPONSE_400_LINE))
+        );
         assert!(check_head(header(8191).as_bytes(), &c).unwrap().is_some());
         let many = |n: usize| format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(n));
         assert!(check_head(many(99).as_bytes(), &c).unwrap().is_some());
@@ -862,70 +945,135 @@ mod tests {
             check_head(many(100).as_bytes(), &c),
             Err(HeadError::Error(431, "Too many headers".into()))
         );
-        let big = format!("GET / HTTP/1.1\r\n{}\r\n", format!("X: {}\r\n", "c".repeat(8000)).repeat(9));
-        assert_eq!(check_head(big.as_bytes(), &c), Err(HeadError::Raw(RESPONSE_400_HEADERS)));
+        let big = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            format!("X: {}\r\n", "c".repeat(8000)).repeat(9)
+        );
+        assert_eq!(
+            check_head(big.as_bytes(), &c),
+            Err(HeadError::Raw(RESPONSE_400_HEADERS))
+        );
     }
 
     #[test]
     fn request_lines_parse_like_python() {
         let ok = parse_request_line("GET /a?b HTTP/1.1").unwrap();
-        assert_eq!((ok.method.as_str(), ok.target.as_str(), ok.version), ("GET", "/a?b", Version::Http11));
+        assert_eq!(
+            (ok.method.as_str(), ok.target.as_str(), ok.version),
+            ("GET", "/a?b", Version::Http11)
+        );
         assert!(ok.persistent);
         assert!(!parse_request_line("GET / HTTP/1.0").unwrap().persistent);
-        assert_eq!(parse_request_line("GET http://h:1/p/q HTTP/1.1").unwrap().target, "/p/q");
-        assert_eq!(parse_request_line("GET http://h HTTP/1.1").unwrap().target, "http://h");
+        assert_eq!(
+            parse_request_line("GET http://h:1/p/q HTTP/1.1")
+                .unwrap()
+                .target,
+            "/p/q"
+        );
+        assert_eq!(
+            parse_request_line("GET http://h HTTP/1.1").unwrap().target,
+            "http://h"
+        );
         assert_eq!(
             parse_request_line("GET / HTTP/2.0"),
             Err(HeadError::Error(505, "Invalid HTTP version (2.0)".into()))
         );
         assert_eq!(
             parse_request_line("GET / HTTQ/1.1"),
-            Err(HeadError::Error(400, "Bad request version ('HTTQ/1.1')".into()))
+            Err(HeadError::Error(
+                400,
+                "Bad request version ('HTTQ/1.1')".into()
+            ))
         );
         assert_eq!(
             parse_request_line("GET  / HTTP/1.1"),
-            Err(HeadError::Error(400, "Bad request syntax ('GET  / HTTP/1.1')".into()))
+            Err(HeadError::Error(
+                400,
+                "Bad request syntax ('GET  / HTTP/1.1')".into()
+            ))
         );
         assert_eq!(
             parse_request_line("PUT /"),
-            Err(HeadError::Error(400, "Bad HTTP/0.9 request type ('PUT')".into()))
+            Err(HeadError::Error(
+                400,
+                "Bad HTTP/0.9 request type ('PUT')".into()
+            ))
         );
     }
 
     #[test]
     fn content_length_and_transfer_encoding_are_checked() {
         let h = |extra: &str| parse_head(format!("POST / HTTP/1.1\r\n{extra}\r\n").as_bytes());
-        assert_eq!(h("Content-Length: 5\r\n").ok().map(|h| h.framing), Some(Framing::Length(5)));
-        assert_eq!(h("Transfer-Encoding: gzip, chunked\r\n").ok().map(|h| h.framing), Some(Framing::ChunkSize));
-        assert!(matches!(h("Content-Length: -1\r\n"), Err(HeadError::Raw(RESPONSE_400))));
-        assert!(matches!(h("Content-Length: 1\r\nContent-Length: 2\r\n"), Err(HeadError::Raw(RESPONSE_400))));
+        assert_eq!(
+            h("Content-Length: 5\r\n").ok().map(|h| h.framing),
+            Some(Framing::Length(5))
+        );
+        assert_eq!(
+            h("Transfer-Encoding: gzip, chunked\r\n")
+                .ok()
+                .map(|h| h.framing),
+            Some(Framing::ChunkSize)
+        );
+        assert!(matches!(
+            h("Content-Length: -1\r\n"),
+            Err(HeadError::Raw(RESPONSE_400))
+        ));
+        assert!(matches!(
+            h("Content-Length: 1\r\nContent-Length: 2\r\n"),
+            Err(HeadError::Raw(RESPONSE_400))
+        ));
         assert!(matches!(
             h("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"),
             Err(HeadError::Raw(RESPONSE_400_CL_TE))
         ));
-        assert!(matches!(h("Transfer-Encoding: gzip\r\n"), Err(HeadError::Error(501, _))));
+        assert!(matches!(
+            h("Transfer-Encoding: gzip\r\n"),
+            Err(HeadError::Error(501, _))
+        ));
         // The canned response's Content-Length matches its body.
         let text = std::str::from_utf8(RESPONSE_400_CL_TE).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", body.len())),
+            "{head}"
+        );
     }
 
     #[test]
     fn connection_semantics_follow_version_and_headers() {
-        let h = |line: &str, extra: &str| parse_head(format!("{line}\r\n{extra}\r\n").as_bytes()).ok().unwrap();
+        let h = |line: &str, extra: &str| {
+            parse_head(format!("{line}\r\n{extra}\r\n").as_bytes())
+                .ok()
+                .unwrap()
+        };
         assert!(!h("GET / HTTP/1.1", "").close);
         assert!(h("GET / HTTP/1.1", "Connection: close\r\n").close);
         assert!(h("GET / HTTP/1.0", "").close);
         let ka = h("GET / HTTP/1.0", "Connection: Keep-Alive\r\n");
         assert!(!ka.close && ka.client_keep_alive);
-        assert!(h("PUT / HTTP/1.1", "Expect: 100-continue\r\nContent-Length: 1\r\n").expect_continue);
-        assert!(!h("PUT / HTTP/1.0", "Expect: 100-continue\r\nContent-Length: 1\r\n").expect_continue);
+        assert!(
+            h(
+                "PUT / HTTP/1.1",
+                "Expect: 100-continue\r\nContent-Length: 1\r\n"
+            )
+            .expect_continue
+        );
+        assert!(
+            !h(
+                "PUT / HTTP/1.0",
+                "Expect: 100-continue\r\nContent-Length: 1\r\n"
+            )
+            .expect_continue
+        );
     }
 
     #[test]
     fn error_page_escapes_the_message() {
         let p = error_page(400, "Bad request syntax ('<x>')");
-        assert!(p.contains("<p>Message: Bad request syntax ('&lt;x&gt;').</p>"), "{p}");
+        assert!(
+            p.contains("<p>Message: Bad request syntax ('&lt;x&gt;').</p>"),
+            "{p}"
+        );
         assert!(p.contains("Error code explanation: 400 - Bad Request."));
     }
 }

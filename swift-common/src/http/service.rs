@@ -21,7 +21,9 @@ pub trait Service {
 /// Run `fut`, turning a panic inside any of its polls into `Err` with the
 /// panic's payload (for catch_errors and the server's last-resort 500).
 pub fn catch_unwind_future<F: Future>(fut: F) -> CatchUnwind<F> {
-    CatchUnwind { inner: Box::pin(fut) }
+    CatchUnwind {
+        inner: Box::pin(fut),
+    }
 }
 
 /// See [`catch_unwind_future`].

@@ -13,15 +13,17 @@ use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use crate::config::{Conf, ConfigError};
 
 /// Swift's exact message for a bad or missing `bind_port`.
-pub const BIND_PORT_MESSAGE: &str =
-    "bind_port wasn't properly set in the config file. It must be explicitly set to a valid port number.";
+pub const BIND_PORT_MESSAGE: &str = "bind_port wasn't properly set in the config file. It must be explicitly set to a valid port number.";
 
 /// Everything wrong with the listening socket's settings or binding it.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// `bind_port` missing or not in 1..=65535 (Swift's message, then ours).
     #[error("{BIND_PORT_MESSAGE} ({path}: bind_port = {value:?})")]
-    BindPort { path: std::path::PathBuf, value: String },
+    BindPort {
+        path: std::path::PathBuf,
+        value: String,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot resolve bind_ip {ip:?}: {reason}")]
@@ -64,7 +66,10 @@ impl BindConfig {
         let keep_idle: i64 = conf.get_parsed("keep_idle", 600)?;
         if keep_idle <= 0 || keep_idle >= (1 << 15) - 1 {
             return Err(conf
-                .invalid("keep_idle", "must be an integer between 1 and 32766 (seconds)")
+                .invalid(
+                    "keep_idle",
+                    "must be an integer between 1 and 32766 (seconds)",
+                )
                 .into());
         }
         let bind_timeout: i64 = conf.get_parsed("bind_timeout", 30)?;
@@ -87,10 +92,12 @@ impl BindConfig {
     /// The first IPv4 or IPv6 address `bind_ip` resolves to (hostnames allowed).
     pub fn resolve(&self) -> Result<SocketAddr, NetError> {
         let ip = self.bind_ip.trim_start_matches('[').trim_end_matches(']');
-        let mut addrs = (ip, self.bind_port).to_socket_addrs().map_err(|e| NetError::Resolve {
-            ip: self.bind_ip.clone(),
-            reason: e.to_string(),
-        })?;
+        let mut addrs = (ip, self.bind_port)
+            .to_socket_addrs()
+            .map_err(|e| NetError::Resolve {
+                ip: self.bind_ip.clone(),
+                reason: e.to_string(),
+            })?;
         addrs.next().ok_or_else(|| NetError::Resolve {
             ip: self.bind_ip.clone(),
             reason: "no address".into(),
@@ -114,7 +121,9 @@ pub fn bind(cfg: &BindConfig) -> Result<TcpListener, NetError> {
             {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            Err(NetError::Socket { source, .. }) if source.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(NetError::Socket { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
                 return Err(NetError::Busy {
                     ip: cfg.bind_ip.clone(),
                     port: cfg.bind_port,
@@ -128,9 +137,14 @@ pub fn bind(cfg: &BindConfig) -> Result<TcpListener, NetError> {
 
 fn bind_once(addr: SocketAddr, cfg: &BindConfig) -> Result<TcpListener, NetError> {
     let err = |op: &'static str| move |source| NetError::Socket { op, addr, source };
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))
-        .map_err(err("create a socket"))?;
-    sock.set_reuse_address(true).map_err(err("set SO_REUSEADDR"))?;
+    let sock = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(err("create a socket"))?;
+    sock.set_reuse_address(true)
+        .map_err(err("set SO_REUSEADDR"))?;
     sock.set_reuse_port(true).map_err(err("set SO_REUSEPORT"))?;
     sock.bind(&addr.into()).map_err(err("bind"))?;
     sock.listen(cfg.backlog).map_err(err("listen"))?;
@@ -150,7 +164,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn conf(pairs: &[(&str, &str)]) -> Conf {
-        let values: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let values: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Conf::new("/x.conf", "app:proxy-server", values)
     }
 
@@ -164,16 +181,23 @@ mod tests {
             let err = BindConfig::from_conf(&c).unwrap_err();
             assert!(err.to_string().starts_with(BIND_PORT_MESSAGE), "{err}");
         }
-        assert_eq!(BindConfig::from_conf(&conf(&[("bind_port", "65535")])).unwrap().bind_port, 65535);
+        assert_eq!(
+            BindConfig::from_conf(&conf(&[("bind_port", "65535")]))
+                .unwrap()
+                .bind_port,
+            65535
+        );
     }
 
     #[test]
     fn keep_idle_is_validated_like_swift() {
         for bad in ["0", "-600", "32767", "foobar"] {
-            let err = BindConfig::from_conf(&conf(&[("bind_port", "80"), ("keep_idle", bad)])).unwrap_err();
+            let err = BindConfig::from_conf(&conf(&[("bind_port", "80"), ("keep_idle", bad)]))
+                .unwrap_err();
             assert!(err.to_string().contains("keep_idle"), "{err}");
         }
-        let ok = BindConfig::from_conf(&conf(&[("bind_port", "80"), ("keep_idle", "700")])).unwrap();
+        let ok =
+            BindConfig::from_conf(&conf(&[("bind_port", "80"), ("keep_idle", "700")])).unwrap();
         assert_eq!(ok.keep_idle, Duration::from_secs(700));
     }
 

@@ -14,8 +14,7 @@ use tokio_rustls::rustls;
 use crate::config::Conf;
 
 /// Swift's warning, printed and logged when TLS is enabled.
-pub const SSL_WARNING: &str =
-    "WARNING: SSL should only be enabled for testing purposes. Use external SSL termination for a production deployment.";
+pub const SSL_WARNING: &str = "WARNING: SSL should only be enabled for testing purposes. Use external SSL termination for a production deployment.";
 
 /// Why TLS could not be set up. Each names the option and file.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +44,11 @@ pub fn from_conf(conf: &Conf) -> Result<Option<TlsConfig>, TlsError> {
     let Some(cert) = conf.get("cert_file") else {
         return Ok(None);
     };
-    let key = conf.get_nonempty("key_file").ok_or_else(|| TlsError::MissingKey {
-        conf: conf.source().to_path_buf(),
-    })?;
+    let key = conf
+        .get_nonempty("key_file")
+        .ok_or_else(|| TlsError::MissingKey {
+            conf: conf.source().to_path_buf(),
+        })?;
     load(Path::new(cert.trim()), Path::new(key)).map(Some)
 }
 
@@ -92,7 +93,9 @@ pub fn load(cert: &Path, key: &Path) -> Result<TlsConfig, TlsError> {
 fn pem_error(e: rustls_pki_types::pem::Error) -> String {
     match e {
         rustls_pki_types::pem::Error::Io(io) => io.to_string(),
-        rustls_pki_types::pem::Error::NoItemsFound => "no PEM item of the expected kind found".into(),
+        rustls_pki_types::pem::Error::NoItemsFound => {
+            "no PEM item of the expected kind found".into()
+        }
         other => format!("{other:?}"),
     }
 }
@@ -112,7 +115,10 @@ mod tests {
         assert!(load(&cert_path, &key_path).is_ok());
         let missing = dir.path().join("nope.pem");
         let err = load(&cert_path, &missing).unwrap_err().to_string();
-        assert!(err.contains("key_file") && err.contains("nope.pem"), "{err}");
+        assert!(
+            err.contains("key_file") && err.contains("nope.pem"),
+            "{err}"
+        );
         // A certificate given as the key is rejected with both names.
         let err = load(&cert_path, &cert_path).unwrap_err().to_string();
         assert!(err.contains("key_file"), "{err}");

@@ -26,9 +26,12 @@ pub fn usable_cpus() -> usize {
 fn cgroup_quota() -> Option<usize> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let max = std::fs::read_to_string(format!("/sys/fs/cgroup{}/cpu.max", path.trim_end_matches('/')))
-        .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/cpu.max"))
-        .ok()?;
+    let max = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup{}/cpu.max",
+        path.trim_end_matches('/')
+    ))
+    .or_else(|_| std::fs::read_to_string("/sys/fs/cgroup/cpu.max"))
+    .ok()?;
     parse_cpu_max(&max)
 }
 

@@ -48,7 +48,10 @@ pub fn thread_count() -> Option<usize> {
 /// hand from an interactive shell); Swift ignores that, and so do we, but we
 /// return it so the caller can log it (wart 36).
 pub fn daemon_hygiene() -> Result<Option<SysError>, SysError> {
-    let setsid = nix::unistd::setsid().map(|_| ()).or_sys(|| "setsid".into()).err();
+    let setsid = nix::unistd::setsid()
+        .map(|_| ())
+        .or_sys(|| "setsid".into())
+        .err();
     std::env::set_current_dir("/").or_sys(|| "chdir /".into())?;
     umask(Mode::from_bits_truncate(0o022));
     Ok(setsid)

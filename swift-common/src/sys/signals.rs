@@ -57,7 +57,8 @@ pub fn reset_in_child() -> Result<(), SysError> {
 
 /// Unblock every signal (after a worker has installed its handlers).
 pub fn unblock_all() -> Result<(), SysError> {
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).or_sys(|| "sigprocmask".into())
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .or_sys(|| "sigprocmask".into())
 }
 
 /// Send `sig` to `pid`; a pid that no longer exists is not an error.

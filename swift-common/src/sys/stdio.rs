@@ -42,7 +42,8 @@ impl CapturePipes {
         stdin_from_devnull()?;
         nix::unistd::dup2_stdout(self.stdout_write.as_fd()).or_sys(|| "dup2 onto stdout".into())?;
         if !keep_stderr {
-            nix::unistd::dup2_stderr(self.stderr_write.as_fd()).or_sys(|| "dup2 onto stderr".into())?;
+            nix::unistd::dup2_stderr(self.stderr_write.as_fd())
+                .or_sys(|| "dup2 onto stderr".into())?;
         }
         Ok(())
     }
@@ -152,7 +153,10 @@ mod tests {
     fn splitter_returns_complete_lines_and_keeps_the_rest() {
         let mut s = LineSplitter::default();
         assert_eq!(s.push(b"one\ntw"), vec!["one".to_string()]);
-        assert_eq!(s.push(b"o\n\nthree"), vec!["two".to_string(), String::new()]);
+        assert_eq!(
+            s.push(b"o\n\nthree"),
+            vec!["two".to_string(), String::new()]
+        );
         assert_eq!(s.take_lines(true), vec!["three".to_string()]);
     }
 

@@ -6,7 +6,8 @@
 use std::rc::Rc;
 
 use swift_common::http::{
-    BoxFuture, Request, Response, ResponseBody, Service, catch_unwind_future, generate_trans_id, panic_message,
+    BoxFuture, Request, Response, ResponseBody, Service, catch_unwind_future, generate_trans_id,
+    panic_message,
 };
 use swift_common::logging::{Level, Logger};
 
@@ -29,7 +30,11 @@ pub fn factory(ctx: &FilterContext<'_>, next: Rc<dyn Service>) -> Result<Rc<dyn 
 
 impl CatchErrors {
     fn trans_id(&self, req: &Request) -> String {
-        match req.headers.get("x-trans-id-extra").filter(|e| !e.is_empty()) {
+        match req
+            .headers
+            .get("x-trans-id-extra")
+            .filter(|e| !e.is_empty())
+        {
             Some(extra) => {
                 let extra: String = extra.chars().take(32).collect();
                 generate_trans_id(&format!("{}-{extra}", self.trans_id_suffix))
@@ -88,7 +93,10 @@ mod tests {
         let resp = block_on(f.call(Request::new("GET", "/x")));
         let id = resp.headers.get("X-Trans-Id").unwrap().to_owned();
         assert!(id.starts_with("tx") && id.ends_with("-sfx"), "{id}");
-        assert_eq!(resp.headers.get("X-Openstack-Request-Id"), Some(id.as_str()));
+        assert_eq!(
+            resp.headers.get("X-Openstack-Request-Id"),
+            Some(id.as_str())
+        );
     }
 
     #[test]
@@ -97,7 +105,12 @@ mod tests {
         let mut req = Request::new("GET", "/x");
         req.headers.append("X-Trans-Id-Extra", "a".repeat(40));
         let resp = block_on(f.call(req));
-        assert!(resp.headers.get("x-trans-id").unwrap().ends_with(&format!("-{}", "a".repeat(32))));
+        assert!(
+            resp.headers
+                .get("x-trans-id")
+                .unwrap()
+                .ends_with(&format!("-{}", "a".repeat(32)))
+        );
     }
 
     #[test]

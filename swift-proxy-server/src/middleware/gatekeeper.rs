@@ -36,7 +36,9 @@ const NAMES: &[&str] = &[
 
 /// Whether `name` must never cross the proxy's edge.
 pub fn is_internal(name: &str) -> bool {
-    let starts = |p: &str| name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let starts = |p: &str| {
+        name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+    };
     PREFIXES.iter().any(|p| starts(p)) || NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
 }
 
@@ -81,8 +83,9 @@ impl Service for Gatekeeper {
             if let Some(ts) = req.headers.get("x-timestamp").map(str::to_owned) {
                 req.headers.remove("x-timestamp");
                 req.headers.set("X-Backend-Inbound-X-Timestamp", ts.clone());
-                self.logger
-                    .debug(format_args!("shunted request headers: [('X-Timestamp', {ts:?})]"));
+                self.logger.debug(format_args!(
+                    "shunted request headers: [('X-Timestamp', {ts:?})]"
+                ));
             }
         }
         if self.allow_reserved_names_header {
@@ -110,10 +113,22 @@ mod tests {
 
     #[test]
     fn internal_header_names_match_swifts_patterns() {
-        for yes in ["X-Backend-Foo", "x-backendx", "X-Object-Sysmeta-A", "X-Account-Host", "x-delete-at-container"] {
+        for yes in [
+            "X-Backend-Foo",
+            "x-backendx",
+            "X-Object-Sysmeta-A",
+            "X-Account-Host",
+            "x-delete-at-container",
+        ] {
             assert!(is_internal(yes), "{yes}");
         }
-        for no in ["X-Account-Hosts", "X-Object-Meta-A", "X-Container-Read", "Content-Type", "X-Back"] {
+        for no in [
+            "X-Account-Hosts",
+            "X-Object-Meta-A",
+            "X-Container-Read",
+            "Content-Type",
+            "X-Back",
+        ] {
             assert!(!is_internal(no), "{no}");
         }
     }
@@ -145,7 +160,10 @@ mod tests {
         let mut req = Request::new("PUT", "/v1/a/c/o");
         req.headers.append("X-Timestamp", "123.45");
         let resp = block_on(g2.call(req));
-        assert_eq!(resp.headers.get("Seen-X-Backend-Inbound-X-Timestamp"), Some("123.45"));
+        assert_eq!(
+            resp.headers.get("Seen-X-Backend-Inbound-X-Timestamp"),
+            Some("123.45")
+        );
         assert_eq!(resp.headers.get("Seen-X-Timestamp"), None);
     }
 }

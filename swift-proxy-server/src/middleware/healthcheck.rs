@@ -30,7 +30,9 @@ impl Service for Healthcheck {
             return self.next.call(req);
         }
         let resp = match &self.disable_path {
-            Some(p) if p.exists() => Response::with_body(503, "text/plain", &b"DISABLED BY FILE"[..]),
+            Some(p) if p.exists() => {
+                Response::with_body(503, "text/plain", &b"DISABLED BY FILE"[..])
+            }
             _ => Response::with_body(200, "text/plain", &b"OK"[..]),
         };
         Box::pin(std::future::ready(resp))
@@ -54,9 +56,15 @@ mod tests {
             assert_eq!(r.headers.get("Content-Length"), Some("2"));
             assert_eq!(r.headers.get("Content-Type"), Some("text/plain"));
         }
-        assert_eq!(block_on(h.call(Request::new("GET", "/healthcheck/"))).status, 404);
+        assert_eq!(
+            block_on(h.call(Request::new("GET", "/healthcheck/"))).status,
+            404
+        );
         assert_eq!(block_on(h.call(Request::new("GET", "/"))).status, 404);
-        assert_eq!(block_on(h.call(Request::new("GET", "/health%63heck"))).status, 200);
+        assert_eq!(
+            block_on(h.call(Request::new("GET", "/health%63heck"))).status,
+            200
+        );
     }
 
     #[test]
@@ -67,13 +75,22 @@ mod tests {
             next: Rc::new(Fixed(404)),
             disable_path: Some(flag.clone()),
         };
-        assert_eq!(block_on(h.call(Request::new("GET", "/healthcheck"))).status, 200);
+        assert_eq!(
+            block_on(h.call(Request::new("GET", "/healthcheck"))).status,
+            200
+        );
         std::fs::write(&flag, "").unwrap();
         let r = block_on(h.call(Request::new("GET", "/healthcheck")));
-        assert_eq!((r.status, body_of(&r)), (503, "DISABLED BY FILE".to_string()));
+        assert_eq!(
+            (r.status, body_of(&r)),
+            (503, "DISABLED BY FILE".to_string())
+        );
         assert_eq!(r.headers.get("Content-Length"), Some("16"));
         std::fs::remove_file(&flag).unwrap();
         std::fs::create_dir(&flag).unwrap();
-        assert_eq!(block_on(h.call(Request::new("GET", "/healthcheck"))).status, 503);
+        assert_eq!(
+            block_on(h.call(Request::new("GET", "/healthcheck"))).status,
+            503
+        );
     }
 }

@@ -138,7 +138,9 @@ impl Template {
                         }
                     }
                     if name.contains(['!', ':', '[']) {
-                        return Err(err(format!("conversions and format specs are not supported: {{{name}}}")));
+                        return Err(err(format!(
+                            "conversions and format specs are not supported: {{{name}}}"
+                        )));
                     }
                     let (base, attr) = match name.split_once('.') {
                         Some((b, a)) => (b, Some(a)),
@@ -182,8 +184,14 @@ impl Template {
             "ms" => TimeAttr::Millis,
             "us" => TimeAttr::Micros,
             "ns" => TimeAttr::Nanos,
-            d if d.len() == 1 && "aAbBdHImMpSwyYZ".contains(d) => TimeAttr::Directive(d.chars().next().unwrap_or('S')),
-            other => return Err(format!("The attribute {other} is not a supported time directive")),
+            d if d.len() == 1 && "aAbBdHImMpSwyYZ".contains(d) => {
+                TimeAttr::Directive(d.chars().next().unwrap_or('S'))
+            }
+            other => {
+                return Err(format!(
+                    "The attribute {other} is not a supported time directive"
+                ));
+            }
         })
     }
 }
@@ -242,7 +250,9 @@ pub fn factory(ctx: &FilterContext<'_>, next: Rc<dyn Service>) -> Result<Rc<dyn 
     let conf = ctx.conf;
     let template = Template::parse(conf.get_or("log_msg_template", DEFAULT_TEMPLATE))
         .map_err(|e| format!("{}: [{}] {e}", conf.source().display(), conf.section()))?;
-    let reveal = conf.get_parsed::<usize>("reveal_sensitive_prefix", 16).map_err(|e| e.to_string())?;
+    let reveal = conf
+        .get_parsed::<usize>("reveal_sensitive_prefix", 16)
+        .map_err(|e| e.to_string())?;
     let log_headers = conf
         .get("access_log_headers")
         .or_else(|| conf.get("log_headers"))
@@ -309,12 +319,19 @@ impl Inner {
         }
         let mut auth_token = header("x-auth-token");
         if auth_token.chars().count() > self.reveal_sensitive_prefix {
-            auth_token = auth_token.chars().take(self.reveal_sensitive_prefix).collect::<String>() + "...";
+            auth_token = auth_token
+                .chars()
+                .take(self.reveal_sensitive_prefix)
+                .collect::<String>()
+                + "...";
         }
         let headers = if self.log_headers {
             req.headers
                 .iter()
-                .filter(|(k, _)| self.headers_only.is_empty() || self.headers_only.contains(&k.to_ascii_lowercase()))
+                .filter(|(k, _)| {
+                    self.headers_only.is_empty()
+                        || self.headers_only.contains(&k.to_ascii_lowercase())
+                })
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect::<Vec<_>>()
                 .join("\n")
@@ -406,10 +423,28 @@ fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
     let frac = full.split_once('.').map_or("", |(_, f)| f);
     let secs = t.floor();
     let u = Utc::from_unix(secs as i64, ((t - secs) * 1e6) as u32);
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-        "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let month = MONTHS[(u.month as usize + 11) % 12];
     let day = DAYS[u.weekday as usize % 7];
@@ -461,7 +496,11 @@ impl Service for ProxyLogging {
                     let wire = resp.status;
                     resp.on_complete(move |c| {
                         // A client that went away mid-request or mid-response: 499.
-                        let status = if progress.client_disconnected() || !c.complete { 499 } else { wire };
+                        let status = if progress.client_disconnected() || !c.complete {
+                            499
+                        } else {
+                            wire
+                        };
                         let out = Outcome {
                             status_int: status,
                             wire_status_int: wire,
@@ -470,7 +509,9 @@ impl Service for ProxyLogging {
                             start,
                             end: unix_now(),
                         };
-                        inner.logger.info(format_args!("{}", inner.line(&info, &out)));
+                        inner
+                            .logger
+                            .info(format_args!("{}", inner.line(&info, &out)));
                     });
                     resp
                 }
@@ -483,7 +524,9 @@ impl Service for ProxyLogging {
                         start,
                         end: unix_now(),
                     };
-                    inner.logger.info(format_args!("{}", inner.line(&info, &out)));
+                    inner
+                        .logger
+                        .info(format_args!("{}", inner.line(&info, &out)));
                     std::panic::resume_unwind(panic)
                 }
             }
@@ -516,7 +559,8 @@ mod tests {
         let mut req = Request::new("GET", "/info?x=1%202");
         req.version = swift_common::http::Version::Http10;
         req.headers.append("User-Agent", "ua x");
-        req.headers.append("X-Auth-Token", "abcdefghijklmnopqrstuvwxyz");
+        req.headers
+            .append("X-Auth-Token", "abcdefghijklmnopqrstuvwxyz");
         req.env.trans_id = Some("txb8f0eaff5bc84ac9a1684-006b068aa0".into());
         let info = i.capture(&req);
         let out = Outcome {
@@ -524,8 +568,8 @@ mod tests {
             wire_status_int: 200,
             bytes_recvd: 0,
             bytes_sent: 608,
-            start: 1795590816.853165388,
-            end: 1795590816.853701591,
+            start: 1_795_590_816.853_165_4,
+            end: 1_795_590_816.853_701_6,
         };
         assert_eq!(
             i.line(&info, &out),
@@ -539,15 +583,23 @@ mod tests {
     fn templates_are_checked_at_startup() {
         assert!(Template::parse("{method} {{literal}} {start_time.Y}").is_ok());
         let e = Template::parse("{nope}").unwrap_err();
-        assert!(e.starts_with("Cannot interpolate log_msg_template: 'nope'"), "{e}");
-        assert!(Template::parse("{client_ip.anonymized}").unwrap_err().contains("anonymization"));
+        assert!(
+            e.starts_with("Cannot interpolate log_msg_template: 'nope'"),
+            "{e}"
+        );
+        assert!(
+            Template::parse("{client_ip.anonymized}")
+                .unwrap_err()
+                .contains("anonymization")
+        );
         assert!(Template::parse("{method").is_err());
         assert!(Template::parse("{status_int:>5}").is_err());
     }
 
     #[test]
     fn custom_template_fields() {
-        let i = inner("{method} {account}/{container}/{object} {start_time.Y}-{start_time.m} {{x}}");
+        let i =
+            inner("{method} {account}/{container}/{object} {start_time.Y}-{start_time.m} {{x}}");
         let info = i.capture(&Request::new("PUT", "/v1/AUTH_a/c/o/p"));
         let out = Outcome {
             status_int: 201,
