@@ -258,17 +258,15 @@ fn text_has_section(text: &str, section: &str) -> bool {
             // A continuation line of the previous option's value.
             continue;
         }
-        if let (Some(rest), Some(end)) = (value.strip_prefix('['), value.rfind(']')) {
-            if end > 0 {
-                let name = &rest[..end - 1];
-                if name == section {
+        match (value.strip_prefix('['), value.rfind(']')) {
+            (Some(rest), Some(end)) if end > 0 => {
+                if &rest[..end - 1] == section {
                     return true;
                 }
                 in_option = false;
-                continue;
             }
+            _ => in_option = true,
         }
-        in_option = true;
     }
     false
 }

@@ -483,12 +483,10 @@ impl<'a> Manager<'a> {
                 ));
             }
             let pid_file = self.pid_file_for(e, &conf);
-            if let Some(dir) = pid_file.parent() {
-                if let Err(msg) = pidfile::create_dirs(dir) {
-                    eprintln!("{msg}");
-                    self.hard_error.set(true);
-                    break;
-                }
+            if let Some(Err(msg)) = pid_file.parent().map(pidfile::create_dirs) {
+                eprintln!("{msg}");
+                self.hard_error.set(true);
+                break;
             }
             match self.spawn(e, &conf, once, kw) {
                 Ok((mut child, output)) => {

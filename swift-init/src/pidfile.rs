@@ -105,19 +105,16 @@ pub fn create_dirs(dir: &Path) -> Result<(), String> {
 /// (a concurrent start may have replaced it). Errors are ignored, as
 /// Swift's `remove_file` does.
 pub fn remove_if_same(path: &Path, identity: (u64, u64)) {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if (meta.dev(), meta.ino()) == identity {
-            let _ = std::fs::remove_file(path);
-        }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == identity) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
 /// Remove `path` if it still holds `pid`.
 pub fn remove_if_holds(path: &Path, pid: i32) {
-    if let Ok((PidContent::Pid(p), id)) = read_pid(path) {
-        if p == pid {
-            remove_if_same(path, id);
-        }
+    match read_pid(path) {
+        Ok((PidContent::Pid(p), id)) if p == pid => remove_if_same(path, id),
+        _ => {}
     }
 }
 

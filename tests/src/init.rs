@@ -235,15 +235,41 @@ impl Layout {
         crate::write_file(&self.etc, rel, &text)
     }
 
+    /// Put `target` in `bin/` as `name` (a symlink): a server of another
+    /// installation, such as the venv's `swift-object-server`.
+    pub fn link(&self, name: &str, target: &Path) {
+        std::os::unix::fs::symlink(target, self.bin.join(name)).expect("symlink");
+    }
+
+    /// The `PATH` every swift-init run here gets: bin/ first.
+    fn path_var(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.bin.display())
+    }
+
     /// Our swift-init (the copy in `bin/`) with a clean environment: only
     /// `PATH` (bin/ first); no `--swift-dir` or `-r` added.
     pub fn ours_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bin.join("swift-init"));
         cmd.args(args)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("PATH", self.path_var())
             .current_dir(&self.root);
         cmd
+    }
+
+    /// The workspace's own swift-init (which finds the servers built next
+    /// to it first), on this layout (`--swift-dir etc -r run` added).
+    pub fn built(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new(bin("swift-init"));
+        cmd.args(args)
+            .arg("--swift-dir")
+            .arg(&self.etc)
+            .arg("-r")
+            .arg(&self.run)
+            .env_clear()
+            .env("PATH", self.path_var())
+            .current_dir(&self.root);
+        run_out(&mut cmd)
     }
 
     /// Run our swift-init on this layout (`--swift-dir etc -r run` added).
@@ -267,7 +293,7 @@ impl Layout {
             .arg("-r")
             .arg(&self.run)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
+            .env("PATH", self.path_var())
             .current_dir(&self.root);
         run_out(&mut cmd)
     }
@@ -335,10 +361,49 @@ impl Layout {
 impl Drop for Layout {
     fn drop(&mut self) {
         self.kill_all();
+        self.kill_pid_file_servers();
     }
 }
 
-/// Whether `pid` runs a script from `bin` (guards against pid reuse).
+impl Layout {
+    /// End (SIGKILL, with their process groups) the servers named by pid
+    /// files under `run/` whose command line mentions this layout (real
+    /// servers record no events), so a failed test leaves nothing behind.
+    fn kill_pid_file_servers(&self) {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.run, &mut files);
+        for f in files {
+            let Some(pid) = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| t.trim().parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if pid > 1 && crate::pid_alive(pid) && is_standin(pid, &self.root) {
+                use nix::sys::signal::{Signal, kill, killpg};
+                use nix::unistd::{Pid, getpgid};
+                let p = Pid::from_raw(pid);
+                if getpgid(Some(p)) == Ok(p) {
+                    let _ = killpg(p, Signal::SIGKILL);
+                } else {
+                    let _ = kill(p, Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pid`'s command line mentions `dir` (guards against pid reuse).
 fn is_standin(pid: i32, bin: &Path) -> bool {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let bin = bin.to_string_lossy();
