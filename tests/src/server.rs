@@ -127,6 +127,19 @@ impl Server {
     ) -> Result<Server, String> {
         let mut cmd = Command::new(bin(binary));
         cmd.arg(conf).args(args);
+        Self::spawn(cmd, port)
+    }
+
+    /// Start Python Swift's `swift-<name>` from the venv on `conf`.
+    pub fn start_python(binary: &str, conf: &Path, port: u16) -> Server {
+        let mut cmd = Command::new(crate::swift_venv().join("bin").join(binary));
+        cmd.arg(conf);
+        Self::spawn(cmd, port).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Spawn `cmd` as swift-init does and wait (bounded) for stdout to close.
+    pub fn spawn(mut cmd: Command, port: u16) -> Result<Server, String> {
+        let name = cmd.get_program().to_string_lossy().into_owned();
         // swift-init's spawn: stderr goes to the same pipe as stdout.
         let mut proc = Proc::spawn_merged(&mut cmd);
         // Drop the Command: it holds copies of the pipe's write end.
@@ -134,9 +147,9 @@ impl Server {
         let rx = stdout_reader(&mut proc);
         let output = rx
             .recv_timeout(Duration::from_secs(20))
-            .map_err(|_| format!("{binary} did not close stdout within 20s"))?;
+            .map_err(|_| format!("{name} did not close stdout within 20s"))?;
         if let Some(status) = proc.child.try_wait().expect("try_wait") {
-            return Err(format!("{binary} exited ({status}) during start: {output}"));
+            return Err(format!("{name} exited ({status}) during start: {output}"));
         }
         Ok(Server {
             proc,
@@ -172,6 +185,36 @@ impl Server {
         self.proc
             .wait_timeout(timeout)
             .map(|s| (s, started.elapsed()))
+    }
+}
+
+/// Account, container and object rings (one device on 127.0.0.1:6200) in
+/// `dir`, built with the venv's swift-ring-builder: Python Swift's proxy
+/// will not start without them.
+pub fn make_rings(dir: &Path) {
+    let builder = crate::swift_venv().join("bin/swift-ring-builder");
+    for ring in ["account", "container", "object"] {
+        let file = dir.join(format!("{ring}.builder"));
+        for args in [
+            vec!["create", "4", "1", "1"],
+            vec!["add", "r1z1-127.0.0.1:6200/sda", "100"],
+            vec!["rebalance"],
+        ] {
+            let out = crate::run(
+                Command::new(&builder).arg(&file).args(&args),
+                Duration::from_secs(60),
+            );
+            // rebalance exits 1 with a warning for a one-device ring; the
+            // ring file is what matters.
+            assert!(
+                out.status.code().is_some_and(|c| c <= 1),
+                "swift-ring-builder {args:?}: {out:?}"
+            );
+        }
+        assert!(
+            dir.join(format!("{ring}.ring.gz")).exists(),
+            "{ring}.ring.gz was not written"
+        );
     }
 }
 

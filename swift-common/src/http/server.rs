@@ -8,7 +8,9 @@
 //! - request line of `max_request_line` bytes or more → 414;
 //! - a header line of `max_header_size` bytes or more → 400 Header Line Too Long;
 //! - more than 64 KiB of headers → 400 Headers Too Large;
-//! - more than 100 header lines → 431;
+//! - more header lines than Swift's `MAX_HEADER_COUNT * 1.6` (the blank
+//!   line that ends them counts; 201 with the default constraints, since
+//!   Swift's bufferedhttp raises http.client's limit of 100) → 431;
 //! - Content-Length together with Transfer-Encoding → 400 (Swift accepts
 //!   them: wart 28, a request-smuggling risk).
 //!
@@ -38,9 +40,6 @@ use super::service::{Service, catch_unwind_future, panic_message};
 use crate::config::{Conf, ConfigError, Constraints};
 use crate::logging::{Level, Logger};
 
-/// Most header lines (the blank line that ends them counts, as in Python's
-/// http.client, where the limit is 100).
-const MAX_HEADER_LINES: usize = 100;
 /// Most bytes of header lines (eventlet's MAX_TOTAL_HEADER_SIZE).
 const MAX_TOTAL_HEADER_SIZE: usize = 65536;
 /// Unread request body a keep-alive connection will discard; more closes it.
@@ -70,6 +69,8 @@ pub struct ServerConfig {
     pub keepalive: KeepAlive,
     pub max_request_line: usize,
     pub max_header_line: usize,
+    /// Most header lines, the terminating blank line included.
+    pub max_header_lines: usize,
     pub require_proxy_protocol: bool,
 }
 
@@ -104,6 +105,8 @@ impl ServerConfig {
             keepalive,
             max_request_line: constraints.max_request_line,
             max_header_line: constraints.max_header_size,
+            // Swift compares the count with MAX_HEADER_COUNT * 1.6, a float.
+            max_header_lines: (constraints.max_header_count().max(0) as f64 * 1.6).floor() as usize,
             require_proxy_protocol: conf.get_bool("require_proxy_protocol", false),
         })
     }
@@ -253,6 +256,8 @@ enum HeadError {
     Raw(&'static [u8]),
     /// Answered through Swift's `send_error` (HTML body, X-Trans-Id).
     Error(u16, String),
+    /// Like `Error`, with the page's explanation given (Python's `explain`).
+    Explained(u16, String, String),
 }
 
 const RESPONSE_414: &[u8] =
@@ -303,8 +308,12 @@ fn check_head(buf: &[u8], cfg: &ServerConfig) -> Result<Option<usize>, HeadError
             return Err(HeadError::Raw(RESPONSE_400_HEADERS));
         }
         lines += 1;
-        if lines > MAX_HEADER_LINES {
-            return Err(HeadError::Error(431, "Too many headers".into()));
+        if lines > cfg.max_header_lines {
+            return Err(HeadError::Explained(
+                431,
+                "Too many headers".into(),
+                format!("got more than {} headers", cfg.max_header_lines),
+            ));
         }
         if rest[..nl] == *b"\r" || nl == 0 {
             return Ok(Some(pos + len));
@@ -416,8 +425,9 @@ fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
     let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
     let line_text = latin1(raw_line);
     let line = parse_request_line(&line_text)?;
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADER_LINES + 1];
     let block = head.get(nl + 1..).unwrap_or(&[]);
+    // check_head already bounded the count; size the slots to the block.
+    let mut slots = vec![httparse::EMPTY_HEADER; block.iter().filter(|b| **b == b'\n').count()];
     let parsed = match httparse::parse_headers(block, &mut slots) {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
         _ => return Err(HeadError::Raw(RESPONSE_400)),
@@ -486,9 +496,19 @@ fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
     })
 }
 
+/// The long explanation Python's http.server gives a status.
+fn python_explain(code: u16) -> &'static str {
+    match code {
+        400 => "Bad request syntax or unsupported method",
+        431 => "The server refuses to process the request because the header fields are too large",
+        501 => "Server does not support this operation",
+        505 => "Cannot fulfill request",
+        _ => super::message::reason(code),
+    }
+}
+
 /// The body of Python's `send_error` page.
-fn error_page(code: u16, message: &str) -> String {
-    let explain = super::message::reason(code);
+fn error_page(code: u16, message: &str, explain: &str) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -671,30 +691,41 @@ impl Conn {
         let bytes = match err {
             HeadError::Raw(raw) => Cow::Borrowed(raw),
             HeadError::Error(code, message) => {
-                let txn = super::trans_id::generate_trans_id("");
-                self.ctx.logger.log_with(
-                    Level::Error,
-                    format_args!("ERROR WSGI: code {code}, message {message}"),
-                    Some(&txn),
-                    None,
-                );
-                let body = error_page(code, &message);
-                let mut out = Vec::with_capacity(256 + body.len());
-                let _ = write!(
-                    out,
-                    "HTTP/1.1 {code} {message}\r\nConnection: close\r\nContent-Type: text/html;charset=utf-8\r\nContent-Length: {}\r\nX-Trans-Id: {txn}\r\nX-Openstack-Request-Id: {txn}\r\n",
-                    body.len()
-                );
-                push_date(&mut out);
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(body.as_bytes());
-                Cow::Owned(out)
+                let explain = python_explain(code).to_owned();
+                self.send_error(code, &message, &explain)
+            }
+            HeadError::Explained(code, message, explain) => {
+                self.send_error(code, &message, &explain)
             }
         };
         let _ = cio
             .write_all_timeout(&bytes, self.ctx.cfg.client_timeout)
             .await;
         let _ = cio.io.shutdown().await;
+    }
+
+    /// Python's `send_error`, as Swift overrides it: logged with a
+    /// transaction id, which the response carries.
+    fn send_error(&self, code: u16, message: &str, explain: &str) -> Cow<'static, [u8]> {
+        let txn = super::trans_id::generate_trans_id("");
+        self.ctx.logger.log_with(
+            Level::Error,
+            format_args!("ERROR WSGI: code {code}, message {message}"),
+            Some(&txn),
+            None,
+        );
+        let body = error_page(code, message, explain);
+        // Python's send_error: Date first (we send no Server header).
+        let mut out = Vec::with_capacity(256 + body.len());
+        let _ = write!(out, "HTTP/1.1 {code} {message}\r\n");
+        push_date(&mut out);
+        let _ = write!(
+            out,
+            "Connection: close\r\nContent-Type: text/html;charset=utf-8\r\nContent-Length: {}\r\nX-Trans-Id: {txn}\r\nX-Openstack-Request-Id: {txn}\r\n\r\n",
+            body.len()
+        );
+        out.extend_from_slice(body.as_bytes());
+        Cow::Owned(out)
     }
 
     /// Serve one request; false when the connection must close.
@@ -908,6 +939,7 @@ mod tests {
             keepalive: KeepAlive::ClientTimeout,
             max_request_line: 8192,
             max_header_line: 8192,
+            max_header_lines: 201,
             require_proxy_protocol: false,
         }
     }
@@ -939,12 +971,13 @@ mod tests {
             Err(HeadError::Raw(RESPONSE_400_LINE))
         );
         assert!(check_head(header(8191).as_bytes(), &c).unwrap().is_some());
+        // 200 headers and the blank line are 201 lines: the most Swift takes.
         let many = |n: usize| format!("GET / HTTP/1.1\r\n{}\r\n", "X-A: 1\r\n".repeat(n));
-        assert!(check_head(many(99).as_bytes(), &c).unwrap().is_some());
-        assert_eq!(
-            check_head(many(100).as_bytes(), &c),
-            Err(HeadError::Error(431, "Too many headers".into()))
-        );
+        assert!(check_head(many(200).as_bytes(), &c).unwrap().is_some());
+        assert!(matches!(
+            check_head(many(201).as_bytes(), &c),
+            Err(HeadError::Explained(431, _, _))
+        ));
         let big = format!(
             "GET / HTTP/1.1\r\n{}\r\n",
             format!("X: {}\r\n", "c".repeat(8000)).repeat(9)

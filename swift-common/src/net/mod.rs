@@ -18,12 +18,10 @@ pub const BIND_PORT_MESSAGE: &str = "bind_port wasn't properly set in the config
 /// Everything wrong with the listening socket's settings or binding it.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    /// `bind_port` missing or not in 1..=65535 (Swift's message, then ours).
-    #[error("{BIND_PORT_MESSAGE} ({path}: bind_port = {value:?})")]
-    BindPort {
-        path: std::path::PathBuf,
-        value: String,
-    },
+    /// `bind_port` missing or not in 1..=65535: Swift's message, then where
+    /// and what (`/etc/swift/proxy-server.conf line 3: bind_port = "0"`).
+    #[error("{BIND_PORT_MESSAGE} ({detail})")]
+    BindPort { detail: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("cannot resolve bind_ip {ip:?}: {reason}")]
@@ -60,8 +58,13 @@ impl BindConfig {
             .ok()
             .filter(|p| (1..=65535).contains(p))
             .ok_or_else(|| NetError::BindPort {
-                path: conf.source().to_path_buf(),
-                value: raw_port.to_owned(),
+                detail: match (conf.get("bind_port"), conf.origin("bind_port")) {
+                    (Some(v), Some((path, line))) => {
+                        format!("{} line {line}: bind_port = {v:?}", path.display())
+                    }
+                    (Some(v), None) => format!("{}: bind_port = {v:?}", conf.source().display()),
+                    (None, _) => format!("{}: bind_port is not set", conf.source().display()),
+                },
             })? as u16;
         let keep_idle: i64 = conf.get_parsed("keep_idle", 600)?;
         if keep_idle <= 0 || keep_idle >= (1 << 15) - 1 {
