@@ -129,10 +129,10 @@ impl LogConfig {
     ) -> Result<LogConfig, ConfigError> {
         let get = |key: &str| -> Option<(String, &str)> {
             let prefixed = format!("{prefix}{key}");
-            if !prefix.is_empty() {
-                if let Some(v) = conf.get_nonempty(&prefixed) {
-                    return Some((prefixed, v));
-                }
+            if !prefix.is_empty()
+                && let Some(v) = conf.get_nonempty(&prefixed)
+            {
+                return Some((prefixed, v));
             }
             conf.get_nonempty(key).map(|v| (key.to_owned(), v))
         };
@@ -362,10 +362,10 @@ impl Logger {
         if let Some(txn) = txn_id.filter(|t| !t.is_empty() && !line.contains(*t)) {
             let _ = write!(line, " (txn: {txn})");
         }
-        if level != Level::Info {
-            if let Some(ip) = client_ip.filter(|ip| !ip.is_empty() && !line.contains(*ip)) {
-                let _ = write!(line, " (client_ip: {ip})");
-            }
+        if level != Level::Info
+            && let Some(ip) = client_ip.filter(|ip| !ip.is_empty() && !line.contains(*ip))
+        {
+            let _ = write!(line, " (client_ip: {ip})");
         }
         truncate_line(line, self.0.max_line_length)
     }

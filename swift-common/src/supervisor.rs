@@ -320,21 +320,21 @@ impl Master<'_, '_> {
         }
         // First-generation workers stop holding swift-init's pipe; later
         // ones inherited the master's already-captured fds.
-        if let Some(capture) = &self.capture {
-            if let Err(e) = capture.install(self.cfg.keep_stderr) {
-                fail(&mut ready, e.to_string());
-            }
+        if let Some(capture) = &self.capture
+            && let Err(e) = capture.install(self.cfg.keep_stderr)
+        {
+            fail(&mut ready, e.to_string());
         }
         if !self.cfg.keep_stderr {
             logging::mark_stderr_captured();
         }
-        if let Some(user) = &self.cfg.user {
-            if let Err(e) = drop_privileges(user) {
-                fail(
-                    &mut ready,
-                    format!("cannot drop privileges to user {}: {e}", user.name),
-                );
-            }
+        if let Some(user) = &self.cfg.user
+            && let Err(e) = drop_privileges(user)
+        {
+            fail(
+                &mut ready,
+                format!("cannot drop privileges to user {}: {e}", user.name),
+            );
         }
         match die_with_parent(self.me) {
             Ok(true) => {}
@@ -350,12 +350,12 @@ impl Master<'_, '_> {
 
     fn run(&mut self, sfd: &nix::sys::signalfd::SignalFd) -> Result<i32, SupervisorError> {
         loop {
-            if let Phase::Stopping { .. } = self.phase {
-                if self.workers.is_empty() {
-                    self.read_captured();
-                    self.logger().notice(format_args!("Exited ({})", self.me));
-                    return Ok(0);
-                }
+            if let Phase::Stopping { .. } = self.phase
+                && self.workers.is_empty()
+            {
+                self.read_captured();
+                self.logger().notice(format_args!("Exited ({})", self.me));
+                return Ok(0);
             }
             self.wait_for_events(sfd)?;
             for sig in signals::drain(sfd)? {

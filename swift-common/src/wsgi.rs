@@ -397,14 +397,14 @@ async fn run_worker(
     }
     let _ = stop_tx.send(true);
     let outcome = server.await;
-    if let Ok(o) = &outcome {
-        if o.abandoned > 0 {
-            p.logger.warning(format_args!(
-                "{} connections still busy after stale_worker_timeout ({}s); closing them",
-                o.abandoned,
-                p.stale_worker_timeout.as_secs()
-            ));
-        }
+    if let Ok(o) = &outcome
+        && o.abandoned > 0
+    {
+        p.logger.warning(format_args!(
+            "{} connections still busy after stale_worker_timeout ({}s); closing them",
+            o.abandoned,
+            p.stale_worker_timeout.as_secs()
+        ));
     }
     if in_process {
         p.logger.notice(format_args!("Exited ({me})"));

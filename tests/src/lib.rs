@@ -223,15 +223,15 @@ pub fn children_of(pid: i32) -> Vec<i32> {
         let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
-            if let Some((_, rest)) = stat.rsplit_once(')') {
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                // fields[0] = state, fields[1] = ppid
-                if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(pid)
-                    && !matches!(fields.first(), Some(&"Z"))
-                {
-                    out.push(child);
-                }
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat"))
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // fields[0] = state, fields[1] = ppid
+            if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(pid)
+                && !matches!(fields.first(), Some(&"Z"))
+            {
+                out.push(child);
             }
         }
     }

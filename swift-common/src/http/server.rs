@@ -378,10 +378,10 @@ fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
     let mut target = words[1];
     // Absolute form: keep only the path (Python keeps the URL when it has none).
     for scheme in ["http://", "https://"] {
-        if let Some(rest) = target.strip_prefix(scheme) {
-            if let Some(slash) = rest.find('/') {
-                target = &rest[slash..];
-            }
+        if let Some(rest) = target.strip_prefix(scheme)
+            && let Some(slash) = rest.find('/')
+        {
+            target = &rest[slash..];
         }
     }
     Ok(RequestLine {
@@ -826,10 +826,10 @@ impl Conn {
             out.extend_from_slice(b"Connection: close\r\n");
         } else if head.client_keep_alive {
             out.extend_from_slice(b"Connection: keep-alive\r\n");
-            if let KeepAlive::Timeout(t) = cfg.keepalive {
-                if t.as_secs() > 0 {
-                    let _ = write!(out, "Keep-Alive: timeout={}\r\n", t.as_secs());
-                }
+            if let KeepAlive::Timeout(t) = cfg.keepalive
+                && t.as_secs() > 0
+            {
+                let _ = write!(out, "Keep-Alive: timeout={}\r\n", t.as_secs());
             }
         }
         out.extend_from_slice(b"\r\n");
@@ -1102,11 +1102,13 @@ mod tests {
 
     #[test]
     fn error_page_escapes_the_message() {
-        let p = error_page(400, "Bad request syntax ('<x>')");
+        let p = error_page(400, "Bad request syntax ('<x>')", python_explain(400));
         assert!(
             p.contains("<p>Message: Bad request syntax ('&lt;x&gt;').</p>"),
             "{p}"
         );
-        assert!(p.contains("Error code explanation: 400 - Bad Request."));
+        assert!(
+            p.contains("Error code explanation: 400 - Bad request syntax or unsupported method.")
+        );
     }
 }

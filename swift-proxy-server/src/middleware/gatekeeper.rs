@@ -79,20 +79,20 @@ impl Service for Gatekeeper {
             self.logger
                 .debug(format_args!("removed request headers: {removed:?}"));
         }
-        if self.shunt_x_timestamp {
-            if let Some(ts) = req.headers.get("x-timestamp").map(str::to_owned) {
-                req.headers.remove("x-timestamp");
-                req.headers.set("X-Backend-Inbound-X-Timestamp", ts.clone());
-                self.logger.debug(format_args!(
-                    "shunted request headers: [('X-Timestamp', {ts:?})]"
-                ));
-            }
+        if self.shunt_x_timestamp
+            && let Some(ts) = req.headers.get("x-timestamp").map(str::to_owned)
+        {
+            req.headers.remove("x-timestamp");
+            req.headers.set("X-Backend-Inbound-X-Timestamp", ts.clone());
+            self.logger.debug(format_args!(
+                "shunted request headers: [('X-Timestamp', {ts:?})]"
+            ));
         }
-        if self.allow_reserved_names_header {
-            if let Some(v) = req.headers.get("x-allow-reserved-names").map(str::to_owned) {
-                req.headers.remove("x-allow-reserved-names");
-                req.headers.set("X-Backend-Allow-Reserved-Names", v);
-            }
+        if self.allow_reserved_names_header
+            && let Some(v) = req.headers.get("x-allow-reserved-names").map(str::to_owned)
+        {
+            req.headers.remove("x-allow-reserved-names");
+            req.headers.set("X-Backend-Allow-Reserved-Names", v);
         }
         Box::pin(async move {
             let mut resp = self.next.call(req).await;
