@@ -219,56 +219,34 @@ pub fn select_number(found: &[PathBuf], number: usize) -> Vec<PathBuf> {
     found.get(number - 1).cloned().into_iter().collect()
 }
 
-/// Whether a config file (or every `*.conf` of a `.conf.d` directory) has an
-/// `[object-expirer]` section. A light reading of ConfigParser's syntax:
-/// a section header is a line that is not a continuation and is `[name]`.
+/// Whether a config file (or the `*.conf` files of a `.conf.d` directory,
+/// read together) has `[section]`, as Swift's `readconf(path,
+/// section_name=...)` decides it; a config that cannot be read or parsed
+/// has no section.
 pub fn has_section(path: &Path, section: &str) -> bool {
+    use swift_common::config::ini::{Encoding, Ini, IniOptions};
     let files: Vec<PathBuf> = if path.is_dir() {
         let Ok(entries) = std::fs::read_dir(path) else {
             return false;
         };
         let mut v: Vec<PathBuf> = entries
             .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "conf") && !p.is_dir())
+            .map(|e| e.file_name())
+            .filter(|n| n.as_bytes().ends_with(b".conf") && !n.as_bytes().starts_with(b"."))
+            .map(|n| path.join(n))
             .collect();
         v.sort();
         v
     } else {
         vec![path.to_path_buf()]
     };
-    files.iter().any(|f| {
-        let Ok(bytes) = std::fs::read(f) else {
+    let mut ini = Ini::new(IniOptions::SWIFT, path);
+    for f in &files {
+        if ini.read_file(f, Encoding::Utf8).is_err() {
             return false;
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        text_has_section(&text, section)
-    })
-}
-
-fn text_has_section(text: &str, section: &str) -> bool {
-    let mut in_option = false;
-    for line in text.lines() {
-        let value = line.trim();
-        if value.is_empty() || value.starts_with('#') || value.starts_with(';') {
-            continue;
-        }
-        let indented = line.starts_with(char::is_whitespace);
-        if indented && in_option {
-            // A continuation line of the previous option's value.
-            continue;
-        }
-        match (value.strip_prefix('['), value.rfind(']')) {
-            (Some(rest), Some(end)) if end > 0 => {
-                if &rest[..end - 1] == section {
-                    return true;
-                }
-                in_option = false;
-            }
-            _ => in_option = true,
         }
     }
-    false
+    !files.is_empty() && ini.has_section(section)
 }
 
 /// The pid file of `conf` for `server` (Swift's `get_pid_file_name`): the
@@ -545,18 +523,26 @@ mod tests {
     }
 
     #[test]
-    fn section_scan() {
-        assert!(text_has_section("[object-expirer]\n", "object-expirer"));
-        assert!(text_has_section(
-            "[a]\nk = v\n\n[object-expirer] \n",
-            "object-expirer"
-        ));
-        assert!(!text_has_section(
-            "[a]\nk = v\n  [object-expirer]\n",
-            "object-expirer"
-        ));
-        assert!(!text_has_section("# [object-expirer]\n", "object-expirer"));
-        assert!(!text_has_section("[object-expirers]\n", "object-expirer"));
+    fn section_check() {
+        let d = tempfile::tempdir().unwrap();
+        let check = |text: &str| {
+            let p = d.path().join("x.conf");
+            std::fs::write(&p, text).unwrap();
+            has_section(&p, "object-expirer")
+        };
+        assert!(check("[object-expirer]\n"));
+        assert!(check("[a]\nk = v\n\n[object-expirer]\n"));
+        // A continuation line, a comment, another name, a broken file: no.
+        assert!(!check("[a]\nk = v\n  [object-expirer]\n"));
+        assert!(!check("[a]\n# [object-expirer]\n"));
+        assert!(!check("[object-expirers]\n"));
+        assert!(!check("[object-expirer]\nno delimiter here\n"));
+        let dir = d.path().join("object-server.conf.d");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("00.conf"), "[DEFAULT]\n").unwrap();
+        assert!(!has_section(&dir, "object-expirer"));
+        std::fs::write(dir.join("10.conf"), "[object-expirer]\n").unwrap();
+        assert!(has_section(&dir, "object-expirer"));
     }
 
     #[test]

@@ -902,3 +902,81 @@ fn limits_raised_never_lowered_and_egg_cache_set() {
     assert_eq!(limits[6], tmp, "PYTHON_EGG_CACHE from TMPDIR");
     assert_eq!(l.ours(&["proxy", "stop"]).code, 0);
 }
+
+#[test]
+fn foreign_user_process_is_running_not_stale() {
+    // Swift treats EPERM on its signal-0 probe as "not running": run as
+    // another user, `status` lies and `stop` says "No proxy-server running".
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: needs root to run swift-init as another user");
+        return;
+    }
+    let l = Layout::new(&["proxy-server"]);
+    l.conf("proxy-server.conf", "");
+    assert_eq!(l.ours(&["proxy", "start"]).code, 0);
+    let pid = l.pid("proxy-server.pid").unwrap();
+    // The scratch dir is private (0700): let `nobody` in to read it.
+    for d in [&l.root, &l.bin, &l.etc, &l.run] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = l.ours_cmd(args);
+        cmd.args(["--swift-dir", &path(&l.etc), "-r", &path(&l.run)])
+            .uid(65534)
+            .gid(65534);
+        swift_tests::init::run_out(&mut cmd)
+    };
+    let o = as_nobody(&["proxy", "status"]);
+    assert_eq!(o.code, 0, "{o}");
+    assert!(
+        o.has_prefix(&format!("proxy-server running ({pid} - ")),
+        "{o}"
+    );
+    let o = as_nobody(&["proxy", "stop"]);
+    assert_eq!(o.code, 1, "{o}");
+    assert!(o.has(&format!("No permission to signal PID {pid}")), "{o}");
+    assert!(!o.has("No proxy-server running"), "{o}");
+    assert!(pid_alive(pid));
+    assert_eq!(l.pid("proxy-server.pid"), Some(pid), "the pid file is kept");
+    assert_eq!(l.ours(&["proxy", "stop"]).code, 0);
+}
+
+#[test]
+fn man_page_lists_every_command_and_option() {
+    let man =
+        std::fs::read_to_string(swift_tests::workspace_root().join("man/swift-init.1")).unwrap();
+    // troff escapes dashes as `\-`.
+    let man = man.replace("\\-", "-");
+    let l = Layout::new(&[]);
+    let help = swift_tests::init::run_out(&mut l.ours_cmd(&["-h"])).stdout;
+    let mut after_commands = false;
+    for line in help.lines() {
+        if line == "Commands:" {
+            after_commands = true;
+            continue;
+        }
+        if line == "Options:" {
+            after_commands = false;
+        }
+        let command = line.split_once(':').map(|(n, _)| n.trim());
+        match command {
+            Some(name) if after_commands && !name.is_empty() && !name.contains(' ') => {
+                let listed = man
+                    .lines()
+                    .any(|l| l.starts_with(".B") && l.split([' ', '"', ',']).any(|w| w == name));
+                assert!(listed, "command {name} missing from the man page");
+            }
+            _ => {}
+        }
+        for word in line.split([' ', ',', '=']) {
+            if word.starts_with("--") && word.len() > 2 {
+                assert!(
+                    man.contains(word),
+                    "option {word} missing from the man page"
+                );
+            }
+        }
+    }
+}

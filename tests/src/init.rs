@@ -42,6 +42,8 @@ def read_conf(path):
     return opts
 
 args = sys.argv[1:]
+if args == ['--probe']:
+    sys.exit(0)
 conf = args[0] if args else ''
 opts = read_conf(conf)
 record = opts.get('standin_record')
@@ -128,6 +130,52 @@ m.SWIFT_DIR = sys.argv.pop(1)\n\
 sys.argv[0] = 'swift-init'\n\
 sys.exit(m.main())\n";
 
+/// The stand-in script, written once per build directory (atomically, and
+/// only when its text changed) so that layouts can hard-link it.
+fn shared_standin() -> &'static Path {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = crate::bin_dir().join("swift-init-e2e");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("standin");
+        let text = format!("#!{}\n{STANDIN}", python3().display());
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            let tmp = dir.join(format!(".standin.{}", std::process::id()));
+            std::fs::write(&tmp, &text).expect("write stand-in");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::rename(&tmp, &path).expect("rename stand-in");
+        }
+        warm_up(&path, "--probe");
+        path
+    })
+}
+
+/// Put `src` at `dst`: a hard link (nobody holds it open for writing, so
+/// exec never fails with ETXTBSY), else a copy that is then run once.
+///
+/// A file this process has just written can fail to exec for a moment:
+/// another test thread may have forked while it was open for writing, and
+/// its child holds the descriptor until it execs.
+fn install(src: &Path, dst: &Path, probe_arg: &str) {
+    if std::fs::hard_link(src, dst).is_ok() {
+        return;
+    }
+    std::fs::copy(src, dst).expect("copy");
+    warm_up(dst, probe_arg);
+}
+
+/// Run `path probe_arg` until exec stops failing with ETXTBSY (bounded).
+fn warm_up(path: &Path, probe_arg: &str) {
+    let ok = crate::wait_until(Duration::from_secs(10), || {
+        match Command::new(path).arg(probe_arg).output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => None,
+            _ => Some(()),
+        }
+    });
+    assert!(ok.is_some(), "{} stays busy", path.display());
+}
+
 /// A Python 3 for the stand-ins (the system one, else the venv's).
 pub fn python3() -> PathBuf {
     for p in ["/usr/bin/python3", "/usr/local/bin/python3"] {
@@ -209,7 +257,7 @@ impl Layout {
         for d in [&layout.etc, &layout.bin] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        std::fs::copy(bin("swift-init"), layout.bin.join("swift-init")).expect("copy swift-init");
+        install(&bin("swift-init"), &layout.bin.join("swift-init"), "-h");
         for s in servers {
             layout.standin(s);
         }
@@ -218,11 +266,11 @@ impl Layout {
 
     /// Install a stand-in `swift-<server>` in `bin/`.
     pub fn standin(&self, server: &str) {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.bin.join(format!("swift-{server}"));
-        let text = format!("#!{}\n{STANDIN}", python3().display());
-        std::fs::write(&path, text).expect("write stand-in");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        install(
+            shared_standin(),
+            &self.bin.join(format!("swift-{server}")),
+            "--probe",
+        );
     }
 
     /// Write a stand-in config `etc/<rel>` that records to this layout,
