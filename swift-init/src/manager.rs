@@ -545,7 +545,10 @@ impl<'a> Manager<'a> {
         if !kw.daemon {
             cmd.arg("verbose");
         }
-        cmd.stdin(Stdio::null());
+        // Interactive servers share our terminal, stdin included.
+        if kw.daemon {
+            cmd.stdin(Stdio::null());
+        }
         if let Some(egg) = &self.settings.egg_cache {
             cmd.env("PYTHON_EGG_CACHE", egg);
         }

@@ -980,3 +980,38 @@ fn man_page_lists_every_command_and_option() {
         }
     }
 }
+
+#[test]
+fn pid_dir_that_cannot_be_created_starts_nothing() {
+    // Swift spawns the server first and only then fails to write its pid
+    // file (exiting with this message), leaving an untracked server.
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipped: needs root to run swift-init as another user");
+        return;
+    }
+    let l = Layout::new(&["proxy-server"]);
+    l.conf("proxy-server.conf", "");
+    for d in [&l.root, &l.bin, &l.etc] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = l.root.join("run");
+    let mut cmd = l.ours_cmd(&[
+        "proxy",
+        "start",
+        "--swift-dir",
+        &path(&l.etc),
+        "-r",
+        &path(&run),
+    ]);
+    cmd.uid(65534).gid(65534);
+    let o = swift_tests::init::run_out(&mut cmd);
+    assert_eq!(o.code, 1, "{o}");
+    assert_eq!(
+        o.stderr,
+        format!("Unable to create {}.  Running as non-root?\n", path(&run)),
+        "{o}"
+    );
+    assert!(l.events_of("start").is_empty(), "nothing may be started");
+}
