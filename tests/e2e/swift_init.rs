@@ -21,6 +21,15 @@ fn path(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Whether every directory above `p` lets other users through (a private
+/// TMPDIR would keep `nobody` out of the scratch dirs).
+fn others_can_reach(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.ancestors()
+        .skip(1)
+        .all(|a| std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
 // ----- 1. command line -----
 
 #[test]
@@ -914,6 +923,13 @@ fn foreign_user_process_is_running_not_stale() {
         return;
     }
     let l = Layout::new(&["proxy-server"]);
+    if !others_can_reach(&l.root) {
+        eprintln!(
+            "skipped: {} is not reachable by other users",
+            l.root.display()
+        );
+        return;
+    }
     l.conf("proxy-server.conf", "");
     assert_eq!(l.ours(&["proxy", "start"]).code, 0);
     let pid = l.pid("proxy-server.pid").unwrap();
@@ -992,6 +1008,13 @@ fn pid_dir_that_cannot_be_created_starts_nothing() {
         return;
     }
     let l = Layout::new(&["proxy-server"]);
+    if !others_can_reach(&l.root) {
+        eprintln!(
+            "skipped: {} is not reachable by other users",
+            l.root.display()
+        );
+        return;
+    }
     l.conf("proxy-server.conf", "");
     for d in [&l.root, &l.bin, &l.etc] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
