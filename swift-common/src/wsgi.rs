@@ -14,7 +14,10 @@
 //! up) and exit status 1. The app itself is supplied by the binary through
 //! [`AppFactory`].
 
+use std::ffi::OsString;
 use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -27,7 +30,9 @@ use crate::config::{Conf, ConfigError, PasteConfig, Pipeline, SwiftConf};
 use crate::http::{ServerConfig, Service};
 use crate::logging::{self, LogConfig, Logger};
 use crate::net::{self, BindConfig, tls};
-use crate::supervisor::{CaptureReaders, Readiness, Supervisor, WorkerArgs};
+use crate::supervisor::{
+    CaptureReaders, Inherited, Readiness, Ready, Reexec, Supervisor, WorkerArgs,
+};
 use crate::sys::notify::Notifier;
 use crate::sys::privileges::TargetUser;
 use crate::sys::{cpu, process, signals, stdio};
@@ -65,7 +70,6 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 
 /// Everything validated, ready to bind and serve.
 struct Prepared {
-    conf: Conf,
     logger: Logger,
     workers: usize,
     bind: BindConfig,
@@ -79,6 +83,23 @@ struct Prepared {
 /// Run the server; returns the process exit code.
 pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
     logging::install_panic_hook();
+    // What a seamless reload handed over, taken before anything else can
+    // open fds on those numbers.
+    let inherited_socket = crate::sys::fds::listen_fds()
+        .into_iter()
+        .next()
+        .or_else(|| {
+            // swift-init's graceful reload hands the old server's socket to the
+            // new one by number (it cannot know our pid for LISTEN_PID).
+            crate::sys::fds::fds_from_env(ENV_INHERITED_LISTEN_FD)
+                .into_iter()
+                .next()
+                .map(|fd| (fd, String::new()))
+        });
+    let inherited = Inherited::from_env();
+    // The binary to re-exec on reload: the path we were started from, so
+    // an upgraded binary takes effect.
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let console = if options.verbose {
         stdio::dup_stderr().ok()
     } else {
@@ -86,6 +107,12 @@ pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
     };
     let prepared = match prepare(options, app, console) {
         Ok(p) => p,
+        Err(Fatal(msg)) if inherited.is_reload() && inherited_socket.is_some() => {
+            // The config changed again between the reload's check and the
+            // exec. Exiting would kill the old workers (an outage): keep
+            // them serving and wait for a good config instead.
+            return keep_old_workers(options, app, &exe, inherited_socket, inherited, &msg);
+        }
         Err(Fatal(msg)) => {
             if let Some(l) = logging::global() {
                 l.error(format_args!("{msg}"));
@@ -97,13 +124,97 @@ pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
     if options.test_config {
         return 0;
     }
-    match serve(prepared, options) {
+    let reload = Reload {
+        exe: &exe,
+        options,
+        app,
+        socket: inherited_socket.map(|(fd, _)| fd),
+        inherited,
+    };
+    match serve(prepared, reload) {
         Ok(code) => code,
         Err(Fatal(msg)) => {
             if let Some(l) = logging::global() {
                 l.error(format_args!("{msg}"));
             }
             eprintln!("{msg}");
+            1
+        }
+    }
+}
+
+/// Set by `swift-init reload` to the fd number of a listening socket taken
+/// from the server being replaced: used when it is bound where the config
+/// says, so no connection waiting in its queue is lost.
+pub const ENV_INHERITED_LISTEN_FD: &str = "SWIFT_INHERITED_LISTEN_FD";
+
+/// What serve() needs to support seamless reloads.
+struct Reload<'a> {
+    exe: &'a Path,
+    options: &'a ServerOptions,
+    app: &'a dyn AppFactory,
+    socket: Option<OwnedFd>,
+    inherited: Inherited,
+}
+
+/// Check the config as it is on disk now (for a reload), discarding what
+/// it builds.
+fn check(options: &ServerOptions, app: &dyn AppFactory) -> Result<(), String> {
+    prepare(options, app, None).map(|_| ()).map_err(|f| f.0)
+}
+
+/// A re-executed master whose config no longer loads: supervise the old
+/// workers (they keep serving) until a SIGUSR1 with a good config, or a stop.
+fn keep_old_workers(
+    options: &ServerOptions,
+    app: &dyn AppFactory,
+    exe: &Path,
+    socket: Option<(OwnedFd, String)>,
+    inherited: Inherited,
+    why: &str,
+) -> i32 {
+    let Some((fd, name)) = socket else { return 1 };
+    let logger = logging::global().cloned().unwrap_or_else(|| {
+        let cfg = LogConfig {
+            name: app.app_section().to_owned(),
+            level: logging::Level::Info,
+            facility: 16,
+            max_line_length: 0,
+            target: logging::Target::Unix(PathBuf::from("/dev/log")),
+        };
+        Logger::open(&cfg, None).unwrap_or_else(|_| Logger::console_only(app.app_section(), None))
+    });
+    logger.error(format_args!(
+        "Reload failed; the previous workers keep serving: {why}"
+    ));
+    let notifier = Notifier::from_env();
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=Reload failed: {}",
+        why.replace('\n', " ")
+    ));
+    let check = || check(options, app);
+    let never = |_: WorkerArgs| 2;
+    let supervisor = Supervisor {
+        workers: 0,
+        listener: std::net::TcpListener::from(fd),
+        user: None,
+        logger: logger.clone(),
+        notifier,
+        stale_worker_timeout: Duration::from_secs(86400),
+        keep_stderr: options.verbose,
+        worker_main: &never,
+        reexec: Reexec {
+            path: exe.to_path_buf(),
+            argv: std::env::args_os().collect(),
+            listen_name: name,
+            check: &check,
+        },
+        inherited,
+    };
+    match supervisor.run_degraded() {
+        Ok(code) => code,
+        Err(e) => {
+            logger.error(format_args!("{e}"));
             1
         }
     }
@@ -171,7 +282,6 @@ fn prepare(
         })
         .map_err(Fatal)?;
     Ok(Prepared {
-        conf,
         logger,
         workers: workers as usize,
         bind,
@@ -224,37 +334,63 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn serve(p: Prepared, options: &ServerOptions) -> Result<i32, Fatal> {
-    match process::daemon_hygiene()? {
-        None => {}
-        Some(e) => p
-            .logger
-            .debug(format_args!("{e} (already a process group leader)")),
+fn serve(p: Prepared, reload: Reload<'_>) -> Result<i32, Fatal> {
+    let options = reload.options;
+    if let Some(e) = process::daemon_hygiene()? {
+        p.logger
+            .debug(format_args!("{e} (already a process group leader)"));
     }
-    let listener = net::bind(&p.bind)?;
+    // The previous image's socket when it is where the config says; else a
+    // new one (bind_ip or bind_port changed, or a first start).
+    let listener = match reload.socket {
+        Some(fd) => match net::adopt(fd, &p.bind)? {
+            Some(l) => l,
+            None => {
+                p.logger.notice(format_args!(
+                    "bind_ip or bind_port changed; binding {}:{}",
+                    p.bind.bind_ip, p.bind.bind_port
+                ));
+                net::bind(&p.bind)?
+            }
+        },
+        None => net::bind(&p.bind)?,
+    };
     if p.tls.is_some() {
         p.logger.warning(format_args!("{}", tls::SSL_WARNING));
-        println!("{}", tls::SSL_WARNING);
+        if !reload.inherited.is_reload() {
+            println!("{}", tls::SSL_WARNING);
+        }
     }
     let notifier = Notifier::from_env();
     let keep_stderr = options.verbose;
-    let worker = |args: WorkerArgs| worker_main(args, &p);
+    let check = || check(options, reload.app);
+    let reexec = Reexec {
+        path: reload.exe.to_path_buf(),
+        argv: std::env::args_os().collect(),
+        listen_name: format!("{}:{}", p.bind.bind_ip, p.bind.bind_port),
+        check: &check,
+    };
     if p.workers == 0 {
         if let Some(user) = &p.user {
             crate::sys::privileges::drop_privileges(user)
                 .map_err(|e| Fatal(format!("cannot drop privileges to user {}: {e}", user.name)))?;
         }
         let capture = stdio::CapturePipes::new()?;
-        let code = worker(WorkerArgs {
-            listener,
-            readiness: Readiness::InProcess {
-                notifier,
-                capture,
-                keep_stderr,
+        let code = in_process_main(
+            WorkerArgs {
+                listener,
+                readiness: Readiness::InProcess {
+                    notifier,
+                    capture,
+                    keep_stderr,
+                },
             },
-        });
+            &p,
+            &reexec,
+        );
         return Ok(code);
     }
+    let worker = |args: WorkerArgs| worker_main(args, &p, None);
     let supervisor = Supervisor {
         workers: p.workers,
         listener,
@@ -264,14 +400,51 @@ fn serve(p: Prepared, options: &ServerOptions) -> Result<i32, Fatal> {
         stale_worker_timeout: p.stale_worker_timeout,
         keep_stderr,
         worker_main: &worker,
+        reexec,
+        inherited: reload.inherited,
     };
     supervisor.run().map_err(Fatal::from)
 }
 
+/// `workers = 0`: serve in this process. A SIGUSR1 checks the new config,
+/// drains, and re-executes with the listening socket kept open, so new
+/// connections wait in its queue instead of being refused.
+fn in_process_main(args: WorkerArgs, p: &Prepared, reexec: &Reexec<'_>) -> i32 {
+    // A copy of the socket that stays open across the drain for the
+    // re-exec; dropped at once on any other stop, so the port closes.
+    let mut keep = args.listener.try_clone().ok();
+    let code = worker_main(args, p, Some((reexec, &mut keep)));
+    if code != RELOAD_REQUESTED {
+        return code;
+    }
+    let Some(listener) = keep else { return 1 };
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !k.starts_with("LISTEN_") && !k.starts_with("SWIFT_RELOAD_")
+        })
+        .collect();
+    env.push(("LISTEN_PID".into(), std::process::id().to_string().into()));
+    env.push(("LISTEN_FDS".into(), "1".into()));
+    env.push(("LISTEN_FDNAMES".into(), reexec.listen_name.clone().into()));
+    p.logger.info(format_args!(
+        "Old server PID={} re'execing as: {:?}",
+        std::process::id(),
+        reexec.argv
+    ));
+    let err =
+        crate::sys::fds::exec_with_fds(&reexec.path, &reexec.argv, &env, &[listener.as_raw_fd()]);
+    p.logger.error(format_args!("Reload failed: {err}"));
+    1
+}
+
+/// worker_main's exit code asking the in-process server to re-exec.
+const RELOAD_REQUESTED: i32 = -1;
+
 /// What every worker (or the in-process server) runs: a single-threaded
-/// runtime serving the pipeline until a signal says stop.
-fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
-    let in_process = matches!(args.readiness, Readiness::InProcess { .. });
+/// runtime serving the pipeline until a signal says stop. `reexec` is set
+/// for the in-process server, which reloads itself.
+fn worker_main(args: WorkerArgs, p: &Prepared, reexec: InProcessReload<'_, '_>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -285,7 +458,7 @@ fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&runtime, async move {
-        match run_worker(args, p, in_process).await {
+        match run_worker(args, p, reexec).await {
             Ok(code) => code,
             Err((readiness, msg)) => {
                 match readiness {
@@ -298,11 +471,47 @@ fn worker_main(args: WorkerArgs, p: &Prepared) -> i32 {
     })
 }
 
+/// The signals that stop a worker, in the order `wait_for_stop` reports them.
+const STOP_SIGNALS: [&str; 3] = ["SIGHUP", "SIGUSR1", "SIGINT"];
+
+/// Wait for SIGHUP, SIGUSR1 or SIGINT (`Some(index)`), or SIGTERM (`None`).
+async fn wait_for_stop(
+    stops: &mut [tokio::signal::unix::Signal],
+    term: &mut Option<tokio::signal::unix::Signal>,
+) -> Option<usize> {
+    let any_stop = std::future::poll_fn(|cx| {
+        for (i, s) in stops.iter_mut().enumerate() {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(i);
+            }
+        }
+        std::task::Poll::Pending
+    });
+    let terminate = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        i = any_stop => Some(i),
+        _ = terminate => None,
+    }
+}
+
+type WorkerError = (Option<Readiness>, String);
+
+/// For the in-process server: how to reload, and the socket copy kept for it.
+type InProcessReload<'a, 'b> = Option<(&'a Reexec<'b>, &'a mut Option<std::net::TcpListener>)>;
+
 async fn run_worker(
     args: WorkerArgs,
     p: &Prepared,
-    in_process: bool,
-) -> Result<i32, (Option<Readiness>, String)> {
+    mut reexec: InProcessReload<'_, '_>,
+) -> Result<i32, WorkerError> {
+    let in_process = matches!(args.readiness, Readiness::InProcess { .. });
     let WorkerArgs {
         listener,
         readiness,
@@ -331,13 +540,10 @@ async fn run_worker(
     if let Err(e) = signals::unblock_all() {
         return Err((Some(readiness), e.to_string()));
     }
-    if let Err(e) = listener.set_nonblocking(true) {
-        return Err((
-            Some(readiness),
-            format!("cannot use the listening socket: {e}"),
-        ));
-    }
-    let listener = match tokio::net::TcpListener::from_std(listener) {
+    let listener = match listener
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpListener::from_std(listener))
+    {
         Ok(l) => l,
         Err(e) => {
             return Err((
@@ -356,44 +562,68 @@ async fn run_worker(
         stop_rx,
         p.stale_worker_timeout,
     ));
-    let readers = readiness.ready().map_err(|e| (None, e.to_string()))?;
-    if let Some(readers) = readers {
-        spawn_capture_logger(readers, p.logger.clone());
-    }
-    let me = std::process::id();
-    let graceful = {
-        let mut waits: Vec<_> = stops.iter_mut().map(|s| Box::pin(s.recv())).collect();
-        let any_stop = std::future::poll_fn(|cx| {
-            for (i, w) in waits.iter_mut().enumerate() {
-                if w.as_mut().poll(cx).is_ready() {
-                    return std::task::Poll::Ready(i);
-                }
-            }
-            std::task::Poll::Pending
-        });
-        tokio::select! {
-            i = any_stop => Some(i),
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => None,
+    let mut status = match readiness.ready().map_err(|e| (None, e.to_string()))? {
+        Ready::Worker(status) => Some(status),
+        Ready::InProcess(readers) => {
+            spawn_capture_logger(readers, p.logger.clone());
+            None
         }
     };
-    match graceful {
-        Some(i) if in_process => {
-            let name = ["SIGHUP", "SIGUSR1", "SIGINT"][i];
-            if name == "SIGINT" {
-                p.logger.notice(format_args!("User quit"));
-            } else {
-                p.logger.notice(format_args!("{name} received ({me})"));
-            }
-            Notifier::from_env().notify("STOPPING=1");
-        }
-        Some(_) => {}
-        None => {
+    let me = std::process::id();
+    let mut code = 0;
+    loop {
+        let Some(i) = wait_for_stop(&mut stops, &mut term).await else {
             // In-process SIGTERM: stop now, as the master does for its workers.
             p.logger.notice(format_args!("SIGTERM received ({me})"));
             Notifier::from_env().notify("STOPPING=1");
             p.logger.notice(format_args!("Exited ({me})"));
             return Ok(0);
+        };
+        if let Some(status) = &mut status {
+            // Tell the master, so a worker signalled directly is replaced
+            // at once (the master ignores this when it asked us itself).
+            status.draining();
+            break;
         }
+        let name = STOP_SIGNALS[i];
+        if name == "SIGINT" {
+            p.logger.notice(format_args!("User quit"));
+        } else {
+            p.logger.notice(format_args!("{name} received ({me})"));
+        }
+        let notifier = Notifier::from_env();
+        if name == "SIGUSR1"
+            && let Some((reexec, _)) = &reexec
+        {
+            notifier.notify(&format!(
+                "RELOADING=1\nMONOTONIC_USEC={}",
+                crate::sys::notify::monotonic_usec()
+            ));
+            match crate::supervisor::run_check(reexec.check) {
+                Ok(()) => {
+                    code = RELOAD_REQUESTED;
+                    break;
+                }
+                Err(why) => {
+                    p.logger.error(format_args!(
+                        "Reload failed; still serving with the previous configuration: {why}"
+                    ));
+                    notifier.notify(&format!(
+                        "READY=1\nSTATUS=Reload failed: {}",
+                        why.replace('\n', " ")
+                    ));
+                    continue;
+                }
+            }
+        }
+        notifier.notify("STOPPING=1");
+        break;
+    }
+    if code != RELOAD_REQUESTED
+        && let Some((_, keep)) = &mut reexec
+    {
+        // Not reloading: let the port close as soon as we stop accepting.
+        keep.take();
     }
     let _ = stop_tx.send(true);
     let outcome = server.await;
@@ -406,13 +636,14 @@ async fn run_worker(
             p.stale_worker_timeout.as_secs()
         ));
     }
-    if in_process {
+    if code == RELOAD_REQUESTED {
+        // in_process_main re-executes.
+    } else if in_process {
         p.logger.notice(format_args!("Exited ({me})"));
     } else {
         p.logger.notice(format_args!("Child {me} exiting normally"));
     }
-    let _ = &p.conf;
-    Ok(0)
+    Ok(code)
 }
 
 /// For the in-process server: log what is written to our own stdout and

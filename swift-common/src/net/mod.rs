@@ -155,6 +155,32 @@ fn bind_once(addr: SocketAddr, cfg: &BindConfig) -> Result<TcpListener, NetError
     Ok(sock.into())
 }
 
+/// Use an inherited listening socket (a seamless reload's, or systemd's)
+/// when it is bound where `cfg` says; `None` means bind anew. Its backlog
+/// and options are set again from `cfg`.
+pub fn adopt(fd: std::os::fd::OwnedFd, cfg: &BindConfig) -> Result<Option<TcpListener>, NetError> {
+    let want = cfg.resolve()?;
+    let sock = Socket::from(fd);
+    let same = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .is_some_and(|have| have == want);
+    if !same || !sock.is_listener().unwrap_or(false) {
+        return Ok(None);
+    }
+    let err = |op: &'static str| {
+        move |source| NetError::Socket {
+            op,
+            addr: want,
+            source,
+        }
+    };
+    sock.listen(cfg.backlog).map_err(err("listen"))?;
+    configure_listener(&sock, cfg.keep_idle).map_err(err("set socket options"))?;
+    Ok(Some(sock.into()))
+}
+
 /// The options accepted connections inherit from the listening socket.
 fn configure_listener(sock: &Socket, keep_idle: Duration) -> std::io::Result<()> {
     sock.set_tcp_nodelay(true)?;

@@ -9,6 +9,7 @@
 #![allow(unsafe_code)]
 
 pub mod cpu;
+pub mod fds;
 pub mod notify;
 pub mod privileges;
 pub mod process;

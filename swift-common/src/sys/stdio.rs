@@ -48,6 +48,13 @@ impl CapturePipes {
         Ok(())
     }
 
+    /// The fd numbers of the write ends (for a forked worker to close once
+    /// they are installed on fds 1 and 2).
+    pub fn write_fds(&self) -> [std::os::fd::RawFd; 2] {
+        use std::os::fd::AsRawFd;
+        [self.stdout_write.as_raw_fd(), self.stderr_write.as_raw_fd()]
+    }
+
     /// Drop the write ends this process holds (fds 1 and 2 keep theirs), so
     /// the read ends see EOF when every writer is gone.
     pub fn into_readers(self) -> (File, File) {
