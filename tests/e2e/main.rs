@@ -1,5 +1,8 @@
 //! End-to-end tests.
 
+mod proxy_bad_input;
+mod proxy_http;
+mod proxy_server;
 mod swift_init;
 mod swift_init_diff;
 mod swift_init_interop;
