@@ -282,3 +282,101 @@ fn dead_worker_is_logged_as_swift_does() {
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit(5 * SEC).unwrap().0.success());
 }
+
+#[test]
+fn a_crash_loop_backs_off_and_keeps_respawning() {
+    let dir = scratch();
+    let port = free_port();
+    let mut syslog = Syslog::bind(dir.path());
+    let conf = proxy_conf(
+        dir.path(),
+        port,
+        &format!(
+            "workers = 1\nuser =\nlog_address = {}",
+            syslog.path.display()
+        ),
+        None,
+    );
+    let mut server = Server::start("swift-proxy-server", &conf, port);
+    // Kill each new worker as soon as it appears: every death is "quick".
+    let mut killed = Vec::new();
+    for _ in 0..3 {
+        let w = wait_until(5 * SEC, || {
+            server.workers().into_iter().find(|w| !killed.contains(w))
+        })
+        .expect("a (re)spawned worker");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(w), Signal::SIGKILL).unwrap();
+        killed.push(w);
+    }
+    assert!(
+        syslog
+            .wait_for(5 * SEC, |l| l.contains(
+                "Workers keep dying within 5s of starting (3 in a row); next respawn in 0.5s"
+            ))
+            .is_some(),
+        "{:?}",
+        syslog.lines()
+    );
+    // The master is still there and a worker comes back after the pause.
+    assert!(pid_alive(server.master()));
+    let back = wait_until(5 * SEC, || {
+        server.workers().into_iter().find(|w| !killed.contains(w))
+    });
+    assert!(back.is_some(), "no worker after the back-off");
+    assert!(wait_until(5 * SEC, || healthcheck_ok(&server).then_some(())).is_some());
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit(5 * SEC).unwrap().0.success());
+}
+
+#[test]
+fn verbose_logs_to_the_console_and_sigint_is_user_quit() {
+    use std::io::BufRead;
+    let dir = scratch();
+    let port = free_port();
+    let conf = proxy_conf(dir.path(), port, "workers = 1\nuser =", None);
+    // stderr stays on the console with -v, so read it line by line rather
+    // than waiting for it to close.
+    let mut proc = swift_tests::Proc::spawn(
+        std::process::Command::new(swift_tests::bin("swift-proxy-server"))
+            .arg(&conf)
+            .arg("-v"),
+    );
+    let stderr = proc.child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_matching = |pred: &dyn Fn(&str) -> bool| -> Option<String> {
+        let deadline = Instant::now() + 10 * SEC;
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+        None
+    };
+    let started =
+        next_matching(&|l| l.starts_with("proxy-server: Started child ")).expect("console line");
+    assert!(
+        started.ends_with(&format!("from parent {}", proc.pid())),
+        "{started}"
+    );
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    assert!(
+        wait_until(5 * SEC, || http(addr, "GET", "/healthcheck")
+            .ok()
+            .filter(|r| r.status == 200))
+        .is_some()
+    );
+    proc.signal(Signal::SIGINT);
+    assert!(next_matching(&|l| l == "proxy-server: User quit").is_some());
+    let status = proc.wait_timeout(5 * SEC).expect("exits after SIGINT");
+    assert!(status.success());
+}
