@@ -5,6 +5,7 @@
 # What it sets up first (each step is skipped when already done):
 #   - target/swift-venv: Python Swift from PyPI, the reference that the
 #     differential and interop tests compare against.
+#   - mandoc (Debian package, when root): lints the man pages.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,6 +19,13 @@ if [ ! -f "$VENV/.ready-$SWIFT_PY_VERSION" ]; then
     touch "$VENV/.ready-$SWIFT_PY_VERSION"
 fi
 export SWIFT_VENV="$VENV"
+
+# mandoc lints the man pages (tests/e2e/docs.rs); Debian package, once.
+if ! command -v mandoc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing mandoc with apt-get (man page lint; once)"
+    apt-get install -y -q mandoc >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q mandoc >/dev/null; }
+fi
 
 echo "test.sh: building the workspace binaries"
 cargo build --workspace --bins --locked

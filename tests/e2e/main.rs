@@ -1,5 +1,6 @@
 //! End-to-end tests.
 
+mod docs;
 mod proxy_bad_input;
 mod proxy_http;
 mod proxy_server;
