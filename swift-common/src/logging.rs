@@ -477,14 +477,9 @@ pub fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn conf(pairs: &[(&str, &str)]) -> Conf {
-        let values: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Conf::new("/etc/swift/proxy-server.conf", "app:proxy-server", values)
+        Conf::from_pairs("/etc/swift/proxy-server.conf", "app:proxy-server", pairs)
     }
 
     fn logger(max: usize) -> Logger {

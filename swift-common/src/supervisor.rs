@@ -877,11 +877,12 @@ impl Master<'_, '_> {
                 ));
                 self.retire(w.pid);
                 if self.phase == Phase::Running
-                    && let Err(e) = self.spawn(sfd) {
-                        self.logger()
-                            .error(format_args!("Cannot start a worker: {e}"));
-                        self.schedule_respawn(true);
-                    }
+                    && let Err(e) = self.spawn(sfd)
+                {
+                    self.logger()
+                        .error(format_args!("Cannot start a worker: {e}"));
+                    self.schedule_respawn(true);
+                }
             }
         }
         let all_ready = self.workers.len() == self.cfg.workers

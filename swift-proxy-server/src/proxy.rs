@@ -10,6 +10,7 @@
 use std::rc::Rc;
 
 use swift_common::config::Conf;
+use swift_common::config::swift_conf::json_string;
 use swift_common::http::{BoxFuture, Request, Response, Service};
 use swift_common::wsgi::AppContext;
 
@@ -41,22 +42,6 @@ fn swob_error(status: u16) -> Response {
     )
 }
 
-/// JSON string escaping.
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl Proxy {
     /// Build from `[app:proxy-server]`: `expose_info` (true),
     /// `disallowed_sections` (comma-separated, `section` or `section.key`).
@@ -72,7 +57,7 @@ impl Proxy {
         // What this proxy really enforces or is: its version and the two
         // request limits its HTTP server applies.
         let swift: Vec<(&str, String)> = vec![
-            ("version", json_str(env!("CARGO_PKG_VERSION"))),
+            ("version", json_string(env!("CARGO_PKG_VERSION"))),
             ("max_header_size", c.max_header_size.to_string()),
             ("max_request_line", c.max_request_line.to_string()),
         ];
@@ -87,7 +72,7 @@ impl Proxy {
             let body: Vec<String> = swift
                 .iter()
                 .filter(|(k, _)| allowed(k))
-                .map(|(k, v)| format!("{}: {v}", json_str(k)))
+                .map(|(k, v)| format!("{}: {v}", json_string(k)))
                 .collect();
             info.push_str(&body.join(", "));
             info.push('}');
@@ -202,6 +187,5 @@ mod tests {
             ..proxy()
         };
         assert_eq!(p.route(&Request::new("GET", "/info")).status, 403);
-        assert_eq!(json_str("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
     }
 }

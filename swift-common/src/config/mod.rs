@@ -132,6 +132,20 @@ impl Conf {
         self.origins.get(key).map(|(p, l)| (p.as_path(), *l))
     }
 
+    /// A conf from literal pairs (for tests and for code that builds a
+    /// section by hand).
+    pub fn from_pairs(
+        source: impl Into<PathBuf>,
+        section: impl Into<String>,
+        pairs: &[(&str, &str)],
+    ) -> Self {
+        let values = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Conf::new(source, section, values)
+    }
+
     /// The file or directory this conf was read from.
     pub fn source(&self) -> &Path {
         &self.source

@@ -87,8 +87,9 @@ impl ConstraintValue {
     }
 }
 
-/// A JSON string literal with Python's `ensure_ascii` escaping.
-fn json_string(s: &str) -> String {
+/// A JSON string literal with Python's `ensure_ascii` escaping (what
+/// Swift's `/info` uses).
+pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

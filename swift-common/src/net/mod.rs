@@ -190,14 +190,9 @@ fn configure_listener(sock: &Socket, keep_idle: Duration) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn conf(pairs: &[(&str, &str)]) -> Conf {
-        let values: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Conf::new("/x.conf", "app:proxy-server", values)
+        Conf::from_pairs("/x.conf", "app:proxy-server", pairs)
     }
 
     #[test]
