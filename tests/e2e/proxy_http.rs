@@ -187,10 +187,21 @@ fn responses_match_python_swifts_proxy() {
         "differences from Python Swift:\n{}",
         diffs.join("\n")
     );
+    let py_workers = py.workers();
     py.signal(Signal::SIGTERM);
     rs.signal(Signal::SIGTERM);
     assert!(rs.wait_exit(5 * SEC).unwrap().0.success());
     let _ = py.wait_exit(10 * SEC);
+    // Python's workers are not tied to their master: make sure they are gone.
+    if wait_until(5 * SEC, || {
+        swift_tests::server::all_gone(&py_workers).then_some(())
+    })
+    .is_none()
+    {
+        for pid in py_workers {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
 }
 
 fn start(default: &str) -> (tempfile::TempDir, Server) {

@@ -237,6 +237,22 @@ pub fn accepted(client: &std::net::TcpStream) -> bool {
     })
 }
 
+impl Drop for Server {
+    /// A test that fails midway must not leave workers behind: our workers
+    /// die with their master, but Python Swift's do not. Kill the master's
+    /// children (by pid) before the master itself (Proc's drop).
+    fn drop(&mut self) {
+        if pid_alive(self.master()) {
+            for pid in self.workers() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 /// Whether every pid in `pids` is gone.
 pub fn all_gone(pids: &[i32]) -> bool {
     pids.iter().all(|p| !pid_alive(*p))
