@@ -7,7 +7,8 @@
 //!
 //! Two options are ours: `--swift-dir` (Swift hard-codes /etc/swift; the
 //! `SWIFT_DIR` environment variable is read too) and `--start-timeout`
-//! (Swift waits for a server to start without a bound).
+//! (Swift waits for a server to start without a bound, and does not wait
+//! for a seamless reload at all; this bounds both).
 
 use std::ffi::OsString;
 
@@ -17,7 +18,8 @@ pub const RUN_DIR: &str = "/var/run/swift";
 pub const SWIFT_DIR: &str = "/etc/swift";
 /// Swift's `KILL_WAIT`.
 pub const KILL_WAIT: i64 = 15;
-/// How long `start` waits for servers to close their stdout by default.
+/// How long `start` waits for servers to close their stdout, and
+/// `reload-seamless` for them to report the reload, by default.
 pub const START_TIMEOUT: i64 = 60;
 
 /// The commands with their help lines, sorted as Swift lists them.
@@ -83,7 +85,7 @@ const OPTIONS_HELP: &str = "Options:
   -g, --graceful        send SIGHUP to supporting servers
   -c N, --config-num=N  send command to the Nth server only
   -k N, --kill-wait=N   wait N seconds for processes to die (default 15)
-  --start-timeout=N     wait N seconds for servers to start (default 60)
+  --start-timeout=N     wait N seconds for a start or reload (default 60)
   -r RUN_DIR, --run-dir=RUN_DIR
                         alternative directory to store running pid files
                         default: /var/run/swift

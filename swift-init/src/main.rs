@@ -19,30 +19,38 @@
 //!   succeeds.
 //! - Names are reported when unknown or not installed; output is in a stable
 //!   order (servers sorted by name); signals print as numbers.
-//! - `reload` honours `-r`; `reload-seamless` leaves non-main servers running.
+//! - `reload` starts the new server first, handing it the running server's
+//!   listening socket when it is one of ours, and stops the old one
+//!   gracefully only once the new one is up: no connection is refused, and
+//!   a new server that cannot start leaves the old one serving. It honours
+//!   `-r`.
+//! - `reload-seamless` waits (up to `--start-timeout`) for each main server
+//!   to report the reload done or failed, and leaves the other servers
+//!   running.
+//! - Servers inherit only stdin, stdout and stderr (Swift's `close_fds`),
+//!   plus the socket a graceful reload hands over.
 //! - Resource limits are raised, never lowered; `--swift-dir`/`SWIFT_DIR`.
 //!
-//! Modules: [`cli`] (arguments, usage), [`servers`] (names), [`conf`]
-//! (config discovery, pid↔config paths), [`pidfile`], [`process`] (identity
-//! and signals), [`env`] (limits), [`manager`] (the commands).
+//! The modules live in the crate's library (shared with `swift-reload`):
+//! `cli` (arguments, usage), `servers` (names), `conf` (config discovery,
+//! pid↔config paths), `pidfile`, `process` (identity and signals), `env`
+//! (limits), `handover` (inherited fds, the listening socket a graceful
+//! reload hands over), `notify` (readiness notifications), `manager` (the
+//! commands).
 #![forbid(unsafe_code)]
-
-mod cli;
-mod conf;
-mod env;
-mod manager;
-mod pidfile;
-mod process;
-mod servers;
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use manager::{Entry, Kw, Manager, Settings, say};
+use swift_init::manager::{Entry, Kw, Manager, Settings, say};
+use swift_init::{cli, conf, env, handover, pidfile, servers};
 
 fn main() {
+    // Before anything else opens an fd: nothing we inherited reaches the
+    // servers we start.
+    handover::close_inherited_fds();
     let code = run();
     let _ = std::io::stdout().flush();
     std::process::exit(code);

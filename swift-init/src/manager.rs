@@ -9,12 +9,14 @@
 //! Where we do better than Swift (see the crate docs for the list): no
 //! signal without an identity check, a lock against double starts, a
 //! bounded wait for a starting server that also notices a silent crash,
-//! `--kill-after-timeout` that checks the kill worked, `reload` honouring
-//! `-r`, and `reload-seamless` leaving non-main servers alone.
+//! `--kill-after-timeout` that checks the kill worked, `reload` starting the
+//! new server (with the old one's listening socket) before stopping the old
+//! one and honouring `-r`, and `reload-seamless` waiting for the servers'
+//! report and leaving non-main servers alone.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -23,7 +25,11 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 
+use swift_common::wsgi::ENV_INHERITED_LISTEN_FD;
+
 use crate::conf;
+use crate::handover;
+use crate::notify::{self, Outcome};
 use crate::pidfile::{self, PidContent, RunDir};
 use crate::process::{self, Identity, Proc};
 use crate::servers::{self, Server};
@@ -103,7 +109,19 @@ pub struct Entry {
 struct Running {
     pid: i32,
     pid_file: PathBuf,
+    /// The pid file as read (device, inode), to remove only that one.
+    identity: (u64, u64),
     proc: Proc,
+}
+
+/// What came of sending a signal to a [`Running`] process.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    Done,
+    /// It had exited (its pid file was removed).
+    Gone,
+    /// It is running, but the signal could not be sent.
+    Blocked,
 }
 
 /// The outcome of sending a signal (or none, to look) to a server's pids.
@@ -355,41 +373,54 @@ impl<'a> Manager<'a> {
                     continue;
                 }
             };
+            let r = Running {
+                pid,
+                pid_file,
+                identity,
+                proc,
+            };
             if let Some(sig) = sig {
-                say(format!(
-                    "Signal {}  pid: {pid}  signal: {}",
-                    e.server.name(),
-                    sig as i32
-                ));
-                match proc.signal(sig) {
-                    Ok(()) => {}
-                    Err(Errno::ESRCH) => {
-                        if kw.verbose {
-                            say(format!("Removing stale pid file {}", pid_file.display()));
-                        }
-                        self.remove_pid_file(&pid_file, identity);
-                        continue;
-                    }
-                    Err(Errno::EPERM) => {
-                        // Running, just not ours to signal: not "not running".
-                        say(format!("No permission to signal PID {pid}"));
-                        out.blocked.push(pid);
-                        continue;
-                    }
-                    Err(err) => {
-                        say(format!("Unable to signal PID {pid}: {err}"));
+                match self.send(e, &r, sig, kw) {
+                    Sent::Done => {}
+                    Sent::Gone => continue,
+                    Sent::Blocked => {
                         out.blocked.push(pid);
                         continue;
                     }
                 }
             }
-            out.pids.push(Running {
-                pid,
-                pid_file,
-                proc,
-            });
+            out.pids.push(r);
         }
         out
+    }
+
+    /// Send `sig` to an identified process, with Swift's `Signal` line.
+    fn send(&self, e: &Entry, r: &Running, sig: Signal, kw: &Kw) -> Sent {
+        let pid = r.pid;
+        say(format!(
+            "Signal {}  pid: {pid}  signal: {}",
+            e.server.name(),
+            sig as i32
+        ));
+        match r.proc.signal(sig) {
+            Ok(()) => Sent::Done,
+            Err(Errno::ESRCH) => {
+                if kw.verbose {
+                    say(format!("Removing stale pid file {}", r.pid_file.display()));
+                }
+                self.remove_pid_file(&r.pid_file, r.identity);
+                Sent::Gone
+            }
+            Err(Errno::EPERM) => {
+                // Running, just not ours to signal: not "not running".
+                say(format!("No permission to signal PID {pid}"));
+                Sent::Blocked
+            }
+            Err(err) => {
+                say(format!("Unable to signal PID {pid}: {err}"));
+                Sent::Blocked
+            }
+        }
     }
 
     fn server_status(&self, e: &Entry, kw: &Kw) -> u32 {
@@ -488,7 +519,7 @@ impl<'a> Manager<'a> {
                 self.hard_error.set(true);
                 break;
             }
-            match self.spawn(e, &conf, once, kw) {
+            match self.spawn(e, &conf, once, kw, None) {
                 Ok((mut child, output)) => {
                     let pid = child.id();
                     let proc = Proc::from_child(pid);
@@ -529,15 +560,25 @@ impl<'a> Manager<'a> {
 
     /// Swift's `Server.spawn`: `swift-<server> CONF [once] [verbose]`, stdin
     /// from /dev/null, stdout and stderr on one pipe (or /dev/null with
-    /// `-w`, or ours with `-n`).
+    /// `-w`, or ours with `-n`). `socket` is a listening socket to hand to
+    /// the server (see [`crate::handover`]).
     fn spawn(
         &self,
         e: &Entry,
         conf: &Path,
         once: bool,
         kw: &Kw,
+        socket: Option<OwnedFd>,
     ) -> std::io::Result<(Child, Option<std::fs::File>)> {
         let mut cmd = Command::new(&e.binary);
+        // Only a socket handed over on purpose may be named here.
+        cmd.env_remove(ENV_INHERITED_LISTEN_FD);
+        if let Some(fd) = &socket {
+            // Inheritable at the number it has here, which the server reads.
+            swift_common::sys::process::set_inheritable(fd, true)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            cmd.env(ENV_INHERITED_LISTEN_FD, fd.as_raw_fd().to_string());
+        }
         cmd.arg(conf);
         if once {
             cmd.arg("once");
@@ -567,8 +608,10 @@ impl<'a> Manager<'a> {
         }
         let child = cmd.spawn()?;
         // `cmd` (holding our copy of the pipe's write end) is dropped here,
-        // so the server's close is what ends the output.
+        // so the server's close is what ends the output; our copy of the
+        // socket goes too (the server has its own now).
         drop(cmd);
+        drop(socket);
         Ok((child, reader))
     }
 
@@ -626,49 +669,57 @@ impl<'a> Manager<'a> {
         for (i, spawned) in launched.iter_mut() {
             let e = &self.servers[*i];
             for s in spawned.iter_mut() {
-                let mut output = Vec::new();
-                if let Some(reader) = s.output.take() {
-                    let until = (!s.once).then_some(deadline);
-                    let closed = read_until_eof(&reader, &mut output, until);
-                    if !closed {
-                        if !output.is_empty() {
-                            say(decode(&output));
-                        }
-                        say(format!(
-                            "Waited {} seconds for {} ({}) to start; giving up",
-                            self.settings.start_timeout.as_secs(),
-                            e.server.name(),
-                            s.pid
-                        ));
-                        failures += 1;
-                        continue;
-                    }
-                }
-                if s.once {
-                    // A pass of a daemon: wait for it to finish, unbounded.
-                    let _ = wait_child(s, None);
-                }
-                if !output.is_empty() {
-                    say(decode(&output));
-                }
-                // Output may be just a warning, so a server that printed
-                // something is watched for a while (as Swift does); a silent
-                // one is only waited for when it closed stdout by exiting.
-                let exited = if s.once || !output.is_empty() || s.proc.is_exiting() {
-                    wait_child(s, Some(WARNING_WAIT))
-                } else {
-                    None
-                };
-                if let Some(status) = exited {
-                    if !status.success() {
-                        say(exit_line(e.server.name(), s.pid, status));
-                        failures += 1;
-                    }
-                    pidfile::remove_if_holds(&s.pid_file, s.pid);
+                if !self.await_start(e, s, deadline) {
+                    failures += 1;
                 }
             }
         }
         failures
+    }
+
+    /// Wait for one started server as [`Manager::wait`] does; whether it
+    /// started (or, for a `once` run, succeeded).
+    fn await_start(&self, e: &Entry, s: &mut Spawned, deadline: Instant) -> bool {
+        let mut output = Vec::new();
+        if let Some(reader) = s.output.take() {
+            let until = (!s.once).then_some(deadline);
+            let closed = read_until_eof(&reader, &mut output, until);
+            if !closed {
+                if !output.is_empty() {
+                    say(decode(&output));
+                }
+                say(format!(
+                    "Waited {} seconds for {} ({}) to start; giving up",
+                    self.settings.start_timeout.as_secs(),
+                    e.server.name(),
+                    s.pid
+                ));
+                return false;
+            }
+        }
+        if s.once {
+            // A pass of a daemon: wait for it to finish, unbounded.
+            let _ = wait_child(s, None);
+        }
+        if !output.is_empty() {
+            say(decode(&output));
+        }
+        // Output may be just a warning, so a server that printed
+        // something is watched for a while (as Swift does); a silent
+        // one is only waited for when it closed stdout by exiting.
+        let exited = if s.once || !output.is_empty() || s.proc.is_exiting() {
+            wait_child(s, Some(WARNING_WAIT))
+        } else {
+            None
+        };
+        if let Some(status) = exited {
+            pidfile::remove_if_holds(&s.pid_file, s.pid);
+            if !status.success() {
+                say(exit_line(e.server.name(), s.pid, status));
+                return false;
+            }
+        }
+        true
     }
 
     /// Swift's `Server.interact` (`no-daemon`): wait for every server to
@@ -729,6 +780,20 @@ impl<'a> Manager<'a> {
         if pending.is_empty() {
             return self.result(1);
         }
+        self.watch(pending, kw, blocked, false)
+    }
+
+    /// Watch signalled processes go for up to `kill_wait` seconds (then,
+    /// with `--kill-after-timeout`, kill them). Those still running then
+    /// fail the command, except when `retiring` (a reload's old servers,
+    /// which may take longer to finish their requests).
+    fn watch(
+        &self,
+        mut pending: Vec<(usize, Vec<Running>)>,
+        kw: &Kw,
+        blocked: bool,
+        retiring: bool,
+    ) -> i32 {
         let kill_wait = Duration::from_secs(u64::try_from(kw.kill_wait).unwrap_or(0));
         let deadline = Instant::now() + kill_wait;
         loop {
@@ -755,6 +820,18 @@ impl<'a> Manager<'a> {
                 .flat_map(|(_, l)| l.iter().map(|r| &r.proc))
                 .collect();
             process::wait_any(&procs, deadline);
+        }
+        if retiring && !kw.kill_after_timeout {
+            for (i, list) in &pending {
+                for r in list {
+                    say(format!(
+                        "{} ({}) is still finishing requests; not waiting any longer",
+                        self.servers[*i].server.name(),
+                        r.pid
+                    ));
+                }
+            }
+            return self.result(u32::from(blocked));
         }
         if !kw.kill_after_timeout {
             for (i, _) in &pending {
@@ -833,7 +910,8 @@ impl<'a> Manager<'a> {
     /// A signalled pid is gone: drop its pid file and say so.
     fn stopped(&self, e: &Entry, r: &Running, kw: &Kw) {
         let _guard = self.settings.run_dir.lock().ok();
-        if kw.verbose && r.pid_file.exists() {
+        // After a reload the pid file names the new server: not stale.
+        if kw.verbose && pidfile::holds(&r.pid_file, r.pid) {
             say(format!("Removing stale pid file {}", r.pid_file.display()));
         }
         pidfile::remove_if_holds(&r.pid_file, r.pid);
@@ -857,28 +935,256 @@ impl<'a> Manager<'a> {
         self.result(0)
     }
 
-    /// `reload`: for each server in turn, a graceful stop then a start.
-    /// Swift does this with its default run dir whatever `-r` says, and
-    /// strictly for every server even when `main` was asked for.
+    /// `reload` (and `force-reload`): for each main server in turn, start
+    /// the new server, and stop the running one gracefully (SIGHUP) once
+    /// the new one is up; other servers are stopped, then started. Swift stops first and starts then, which refuses
+    /// connections for as long as the new server takes to bind; and it
+    /// uses its default run dir whatever `-r` says.
+    ///
+    /// The new server gets the old one's listening socket when it is one of
+    /// ours (see [`crate::handover`]); otherwise it binds beside the old one
+    /// (SO_REUSEPORT). A new server that does not start leaves the old one
+    /// serving, untouched. A server that is not running is started, as
+    /// Swift's stop-then-start would (its "No ... running" still fails the
+    /// command).
     fn reload(&self, kw: &Kw) -> i32 {
+        // The new server must be watched until it is up, whatever -w, -n
+        // or -o say: that is what makes stopping the old one safe.
         let kw = Kw {
             graceful: true,
+            wait: true,
+            daemon: true,
+            once: false,
             ..kw.clone()
         };
         let mut failures = 0;
         for e in &self.servers {
-            let one = Manager::new(vec![e.clone()], self.default_strict, self.settings);
-            failures += one.stop(&kw) as u32;
-            failures += one.start(&kw) as u32;
-            if one.had_hard_error() {
-                self.hard_error.set(true);
-            }
+            failures += self.reload_server(e, &kw);
         }
         self.result(failures)
     }
 
-    /// `reload-seamless`: SIGUSR1 to the main servers. Swift sends SIGTERM
-    /// to every other server, stopping it for good; those are left alone.
+    /// `reload` of one server; the number of failures.
+    fn reload_server(&self, e: &Entry, kw: &Kw) -> u32 {
+        if !servers::is_main(&e.server.server) {
+            // Daemons take no connections, and two of a kind (replicators,
+            // sharders) should not overlap: Swift's stop, then start.
+            let one = Manager::new(vec![e.clone()], self.default_strict, self.settings);
+            let failures = one.stop(kw) + one.start(kw);
+            if one.had_hard_error() {
+                self.hard_error.set(true);
+            }
+            return failures as u32;
+        }
+        let guard = match self.settings.run_dir.lock() {
+            Ok(g) => g,
+            Err(msg) => {
+                eprintln!("{msg}");
+                self.hard_error.set(true);
+                return 1;
+            }
+        };
+        let running = self.signal_pids(e, None, kw);
+        if !running.blocked.is_empty() {
+            // Named by our pid files but not ours to replace (see
+            // signal_pids' message): leave everything as it is.
+            return 1;
+        }
+        if running.pids.is_empty() {
+            drop(guard);
+            say(format!("No {} running", e.server.name()));
+            let one = Manager::new(vec![e.clone()], self.default_strict, self.settings);
+            let started = one.start(kw);
+            if one.had_hard_error() {
+                self.hard_error.set(true);
+            }
+            return 1 + started as u32;
+        }
+        let confs = self.conf_files(e, kw);
+        if confs.is_empty() {
+            // A config that is gone cannot be started: keep what runs.
+            return 1;
+        }
+        for warning in crate::env::raise_limits() {
+            say(warning);
+        }
+        let mut failures = 0;
+        let mut old = running.pids;
+        let mut retiring = Vec::new();
+        for conf in confs {
+            let pid_file = self.pid_file_for(e, &conf);
+            let (replaced, rest): (Vec<Running>, Vec<Running>) =
+                old.into_iter().partition(|r| r.pid_file == pid_file);
+            old = rest;
+            if self.replace(e, &conf, &pid_file, &replaced, kw) {
+                retiring.extend(replaced);
+            } else {
+                failures += 1;
+            }
+        }
+        // Pid files of configs that are no longer found: nothing replaces
+        // those servers, and Swift's reload would stop them too.
+        for r in old {
+            if self.send(e, &r, Signal::SIGHUP, kw) == Sent::Done {
+                retiring.push(r);
+            }
+        }
+        drop(guard);
+        if !retiring.is_empty() {
+            let i = self
+                .servers
+                .iter()
+                .position(|x| x.server == e.server)
+                .unwrap_or(0);
+            failures += self.watch(vec![(i, retiring)], kw, false, true) as u32;
+        }
+        failures
+    }
+
+    /// Start `swift-<server> CONF` beside the `old` processes of that
+    /// config; once it is up, write its pid file and SIGHUP them. Whether
+    /// it started (when not, `old` are left untouched).
+    fn replace(&self, e: &Entry, conf: &Path, pid_file: &Path, old: &[Running], kw: &Kw) -> bool {
+        say(format!(
+            "Starting {}...({})",
+            e.server.name(),
+            conf.display()
+        ));
+        if let Some(Err(msg)) = pid_file.parent().map(pidfile::create_dirs) {
+            eprintln!("{msg}");
+            self.hard_error.set(true);
+            return false;
+        }
+        let socket = match old {
+            [one]
+                if handover::is_ours(&e.binary)
+                    && handover::runs_ours(&one.proc, &e.binary, &e.server.cmd) =>
+            {
+                match handover::take_listening_socket(&one.proc) {
+                    Ok(fd) => {
+                        if kw.verbose {
+                            say(format!(
+                                "Handing the listening socket of {} ({}) to the new server",
+                                e.server.name(),
+                                one.pid
+                            ));
+                        }
+                        Some(fd)
+                    }
+                    Err(why) => {
+                        if kw.verbose {
+                            say(format!(
+                                "Unable to take the listening socket of {} ({}): {why}; \
+                                 the new server binds its own",
+                                e.server.name(),
+                                one.pid
+                            ));
+                        }
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (child, output) = match self.spawn(e, conf, false, kw, socket) {
+            Ok(spawned) => spawned,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                say(format!("{} does not exist", e.server.cmd));
+                return false;
+            }
+            Err(err) => {
+                say(format!("Unable to run {}: {err}", e.binary.display()));
+                return false;
+            }
+        };
+        let proc = Proc::from_child(child.id());
+        let mut s = Spawned {
+            pid: proc.pid(),
+            child,
+            proc,
+            pid_file: pid_file.to_path_buf(),
+            once: false,
+            output,
+        };
+        let deadline = Instant::now() + self.settings.start_timeout;
+        let started = self.await_start(e, &mut s, deadline);
+        let running = !s.proc.has_exited();
+        if started && !running {
+            say(format!(
+                "{} ({}) exited while starting",
+                e.server.name(),
+                s.pid
+            ));
+        }
+        if started && running {
+            match pidfile::write_pid(pid_file, s.child.id(), self.settings.run_dir.path()) {
+                Ok(()) => {
+                    for r in old {
+                        // Gone already or not signallable: nothing to wait for.
+                        let _ = self.send(e, r, Signal::SIGHUP, kw);
+                    }
+                    return true;
+                }
+                Err(err) => {
+                    // An untracked server is worse than none.
+                    say(format!(
+                        "Unable to write pid file {}: {err}",
+                        pid_file.display()
+                    ));
+                    self.hard_error.set(true);
+                }
+            }
+        }
+        if running {
+            self.abandon(e, &mut s, kw);
+        }
+        for r in old {
+            say(format!(
+                "{} ({}) keeps running: the new server did not start",
+                e.server.name(),
+                r.pid
+            ));
+        }
+        false
+    }
+
+    /// Stop a new server that will not replace the old one: gracefully (it
+    /// may already hold connections), then its whole process group.
+    fn abandon(&self, e: &Entry, s: &mut Spawned, kw: &Kw) {
+        say(format!(
+            "Signal {}  pid: {}  signal: {}",
+            e.server.name(),
+            s.pid,
+            Signal::SIGHUP as i32
+        ));
+        let _ = s.proc.signal(Signal::SIGHUP);
+        let kill_wait = Duration::from_secs(u64::try_from(kw.kill_wait).unwrap_or(0));
+        if !process::wait_exit(&s.proc, kill_wait) {
+            say(format!(
+                "Signal {}  pid: {}  signal: {}",
+                e.server.name(),
+                s.pid,
+                Signal::SIGKILL as i32
+            ));
+            match s.proc.group() {
+                Some(pgrp) => {
+                    let _ =
+                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgrp), Signal::SIGKILL);
+                }
+                None => {
+                    let _ = s.proc.signal(Signal::SIGKILL);
+                }
+            }
+            process::wait_exit(&s.proc, KILL_VERIFY_WAIT);
+        }
+        let _ = s.child.try_wait();
+    }
+
+    /// `reload-seamless`: SIGUSR1 to the main servers, then wait (up to
+    /// `--start-timeout`) for each to report on Swift's notification socket
+    /// that the reload is done, or that it failed. Swift sends SIGTERM to
+    /// every other server, stopping it for good; those are left alone. And
+    /// Swift returns at once, reporting nothing of how the reload went.
     fn reload_seamless(&self, kw: &Kw) -> i32 {
         let kw = Kw {
             graceful: false,
@@ -894,15 +1200,71 @@ impl<'a> Manager<'a> {
                 ));
                 continue;
             }
-            let res = self.signal_pids(e, Some(Signal::SIGUSR1), &kw);
-            if res.pids.is_empty() {
-                if res.blocked.is_empty() {
-                    say(format!("No {} running", e.server.name()));
-                }
-                failures += 1;
-            }
+            failures += self.reload_seamless_server(e, &kw);
         }
         self.result(failures)
+    }
+
+    /// `reload-seamless` of one main server; the number of failures.
+    fn reload_seamless_server(&self, e: &Entry, kw: &Kw) -> u32 {
+        let name = e.server.name();
+        let found = self.signal_pids(e, None, kw);
+        let mut failures = u32::from(!found.blocked.is_empty());
+        let mut waiting = Vec::new();
+        for r in found.pids {
+            // Bound before the signal: a notification to an unbound name is
+            // lost. Taken already means another reload is waiting on it.
+            let listener = match notify::Listener::bind(r.pid) {
+                Ok(l) => l,
+                Err(err) => {
+                    say(format!(
+                        "Unable to reload {name} ({}): cannot listen for its notifications: {err}",
+                        r.pid
+                    ));
+                    failures += 1;
+                    continue;
+                }
+            };
+            match self.send(e, &r, Signal::SIGUSR1, kw) {
+                Sent::Done => waiting.push((r, listener)),
+                Sent::Gone => {}
+                Sent::Blocked => failures += 1,
+            }
+        }
+        if waiting.is_empty() {
+            if failures == 0 {
+                say(format!("No {name} running"));
+            }
+            return failures.max(1);
+        }
+        let deadline = Instant::now() + self.settings.start_timeout;
+        for (r, listener) in waiting {
+            let pid = r.pid;
+            let outcome = listener.wait_ready(&r.proc, deadline, &mut |line| {
+                if kw.verbose && !line.is_empty() {
+                    say(format!("{name} ({pid}) notified {}", decode(line)));
+                }
+            });
+            match outcome {
+                Outcome::Ready(_) => say(format!("{name} ({pid}) reloaded")),
+                Outcome::Failed(why) => {
+                    say(format!("{name} ({pid}) reload failed: {why}"));
+                    failures += 1;
+                }
+                Outcome::Exited => {
+                    say(format!("{name} ({pid}) exited while reloading"));
+                    failures += 1;
+                }
+                Outcome::TimedOut => {
+                    say(format!(
+                        "Waited {} seconds for {name} ({pid}) to reload; giving up",
+                        self.settings.start_timeout.as_secs()
+                    ));
+                    failures += 1;
+                }
+            }
+        }
+        failures
     }
 }
 

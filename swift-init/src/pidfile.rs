@@ -110,6 +110,11 @@ pub fn remove_if_same(path: &Path, identity: (u64, u64)) {
     }
 }
 
+/// Whether `path` holds `pid`.
+pub fn holds(path: &Path, pid: i32) -> bool {
+    matches!(read_pid(path), Ok((PidContent::Pid(p), _)) if p == pid)
+}
+
 /// Remove `path` if it still holds `pid`.
 pub fn remove_if_holds(path: &Path, pid: i32) {
     match read_pid(path) {

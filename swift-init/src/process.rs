@@ -200,8 +200,40 @@ impl Proc {
         }
     }
 
+    /// Pin `pid` without judging what it is (`swift-reload` checks the
+    /// command line itself). `ESRCH` when there is no such process.
+    pub fn open(pid: i32) -> Result<Proc, Errno> {
+        let pidfd = open_pidfd(pid)?;
+        let st = stat(pid).map_err(|e| errno_of(&e).unwrap_or(Errno::ESRCH))?;
+        let proc = Proc {
+            pid,
+            pidfd,
+            start_time: st.start_time,
+        };
+        if st.is_gone() || proc.has_exited() {
+            return Err(Errno::ESRCH);
+        }
+        Ok(proc)
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// The pidfd pinning this process, where the kernel has them (it polls
+    /// readable once the process has exited).
+    pub fn pidfd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.pidfd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// A duplicate of this process's fd `target` (`pidfd_getfd`, Linux 5.6+,
+    /// allowed where ptrace would be). Close-on-exec, as the kernel makes it.
+    pub fn take_fd(&self, target: std::os::fd::RawFd) -> Result<OwnedFd, Errno> {
+        let Some(fd) = &self.pidfd else {
+            return Err(Errno::ENOSYS);
+        };
+        rustix::process::pidfd_getfd(fd, target, rustix::process::PidfdGetfdFlags::empty())
+            .map_err(|e| Errno::from_raw(e.raw_os_error()))
     }
 
     /// Send `sig` to this very process. `ESRCH` means it is gone, `EPERM`

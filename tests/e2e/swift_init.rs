@@ -59,7 +59,7 @@ fn usage_and_argument_errors() {
         "  -c N, --config-num=N  send command to the Nth server only",
         "  --kill-after-timeout  Kill daemon and all children after kill-wait period.",
         "  --swift-dir=SWIFT_DIR",
-        "  --start-timeout=N     wait N seconds for servers to start (default 60)",
+        "  --start-timeout=N     wait N seconds for a start or reload (default 60)",
     ] {
         assert!(o.has(line), "missing {line:?} in\n{o}");
     }

@@ -5,7 +5,8 @@
 //!
 //! The stand-in server is a small Python script that behaves as swift-init
 //! expects of a Swift server (setsid, close stdout once ready, stop on
-//! SIGTERM with its process group, exit on SIGHUP, stay up on SIGUSR1) and
+//! SIGTERM with its process group, exit on SIGHUP, stay up on SIGUSR1 and
+//! notify `RELOADING=1` then `READY=1` as Swift's servers do) and
 //! as its config's `standin_*` lines ask (fail, hang, ignore SIGTERM, fork
 //! workers, ...). Its command line is `python3 …/swift-<server> CONF`, the
 //! shape of Python Swift's servers, which is what swift-init's identity
@@ -23,7 +24,7 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 const STANDIN: &str = r#"
 # A stand-in Swift server for swift-init's tests (see tests/src/init.rs).
-import os, resource, signal, sys, time
+import os, resource, signal, socket, sys, time
 
 def read_conf(path):
     opts = {}
@@ -93,8 +94,19 @@ def on_hup(sig, frame):
     os.killpg(0, signal.SIGHUP)
     os._exit(0)
 
+def notify(msg):
+    # What Swift's servers send to swift-reload (and our swift-init).
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.sendto(msg, '\0swift-notifications\0%d' % os.getpid())
+        s.close()
+    except OSError:
+        pass
+
 def on_usr1(sig, frame):
     log('signal', me, 'USR1')
+    notify(b'RELOADING=1')
+    notify(b'READY=1')
 
 if mode != 'ignore-term':
     signal.signal(signal.SIGTERM, on_term)
