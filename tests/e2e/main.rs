@@ -4,6 +4,7 @@ mod docs;
 mod proxy_bad_input;
 mod proxy_http;
 mod proxy_server;
+mod reload;
 mod swift_init;
 mod swift_init_diff;
 mod swift_init_interop;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod init;
+pub mod load;
 pub mod server;
 
 use std::io::{Read, Write};
