@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One command for the healthcheck benchmark: ours vs Python Swift vs nginx.
+#
+#   bench/run.sh            full run (3 interleaved rounds, 10 s per load
+#                           point; about 7 minutes), writes bench/RESULTS.md
+#   bench/run.sh --quick    smoke run (1 round, 2 s per point; about 1 minute),
+#                           prints the table, does not touch bench/RESULTS.md
+#   bench/run.sh --help     the driver's options
+#
+# What it sets up first (each step is skipped when already done):
+#   - wrk and nginx from the distribution (apt-get; needs root or sudo). The
+#     bench runs its own nginx from a generated config in a temp dir; it never
+#     uses, starts or stops the system's nginx service. Note that on a host
+#     whose policy lets packages start services, installing Debian's nginx
+#     package starts nginx.service; the bench leaves it alone.
+#   - target/swift-venv: Python Swift from PyPI, created exactly as ./test.sh
+#     creates it (the same marker file, so the two share it).
+#   - our release build of swift-init and swift-proxy-server.
+# Then it runs bench/bench.py (system python3, standard library only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The system python3 (not a pyenv shim): the driver needs only the stdlib.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+for arg in "$@"; do
+    case "$arg" in
+        -h|--help) exec "$PY" bench/bench.py --help ;;
+    esac
+done
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$@"
+    else
+        echo "bench/run.sh: need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    # Debian 12's nginx-light is nginx plus the echo module; plain nginx is
+    # all the bench needs (`return 200` is in the core).
+    missing+=(nginx)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bench/run.sh: installing ${missing[*]} from the distribution"
+    as_root apt-get install -y --no-install-recommends "${missing[@]}" \
+        || { as_root apt-get update && as_root apt-get install -y --no-install-recommends "${missing[@]}"; }
+fi
+
+# The same venv, version and marker as test.sh.
+SWIFT_PY_VERSION=2.38.3
+VENV="$PWD/target/swift-venv"
+if [ ! -f "$VENV/.ready-$SWIFT_PY_VERSION" ]; then
+    echo "bench/run.sh: creating $VENV with Python Swift $SWIFT_PY_VERSION from PyPI (once; cached)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet "swift==$SWIFT_PY_VERSION"
+    touch "$VENV/.ready-$SWIFT_PY_VERSION"
+fi
+
+echo "bench/run.sh: building our release binaries"
+cargo build --release --locked -p swift-init -p swift-proxy-server --bins
+
+exec "$PY" bench/bench.py --venv "$VENV" --bin-dir "$PWD/target/release" "$@"
