@@ -6,6 +6,9 @@
 #   - target/swift-venv: Python Swift from PyPI, the reference that the
 #     differential and interop tests compare against.
 #   - mandoc (Debian package, when root): lints the man pages.
+#   - lintian (Debian package, when root): checks the .deb.
+#   - target/debian/swift-rs_<version>_<arch>.deb: packaging/build-deb.sh
+#     (a release build), which tests/e2e/packaging.rs packages again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,6 +29,17 @@ if ! command -v mandoc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && 
     apt-get install -y -q mandoc >/dev/null 2>&1 \
         || { apt-get update -q >/dev/null && apt-get install -y -q mandoc >/dev/null; }
 fi
+
+# lintian checks the Debian package (tests/e2e/packaging.rs); once.
+if ! command -v lintian >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing lintian with apt-get (package checks; once)"
+    apt-get install -y -q lintian >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q lintian >/dev/null; }
+fi
+
+# The release build and the .deb; the packaging test then only packages.
+echo "test.sh: building the Debian package (packaging/build-deb.sh)"
+./packaging/build-deb.sh
 
 echo "test.sh: building the workspace binaries"
 cargo build --workspace --bins --locked

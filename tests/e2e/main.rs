@@ -1,6 +1,7 @@
 //! End-to-end tests.
 
 mod docs;
+mod packaging;
 mod proxy_bad_input;
 mod proxy_http;
 mod proxy_server;
