@@ -24,7 +24,7 @@ const GETTERS: &[&str] = &[
 /// part of `path` (a `.rs` file, or every one under a directory).
 fn keys_read(path: &Path, out: &mut Vec<String>) {
     if path.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap().flatten() {
+        for entry in std::fs::read_dir(path).expect("read a source directory").flatten() {
             keys_read(&entry.path(), out);
         }
         return;
@@ -33,7 +33,7 @@ fn keys_read(path: &Path, out: &mut Vec<String>) {
         if path.extension().is_none_or(|e| e != "rs") {
             return;
         }
-        let text = std::fs::read_to_string(path).unwrap();
+        let text = std::fs::read_to_string(path).expect("read a source file");
         let code = text.split("#[cfg(test)]").next().unwrap_or("");
         for getter in GETTERS {
             // `conf.get(...)`, or logging's `get(...)` closure.
