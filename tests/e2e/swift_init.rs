@@ -472,18 +472,20 @@ fn unrelated_process_in_pid_file_is_never_signalled() {
     assert!(pid_alive(object));
     assert!(l.events_of("signal").is_empty(), "{:?}", l.events());
     // The same server with another config (say, another swift dir sharing
-    // this run dir) is left alone, pid file and all.
+    // this run dir) is left alone, pid file and all. (That pid file sorts
+    // before object-server.pid: looked at after the SIGTERM, the process
+    // could already be gone.)
     std::fs::write(&pid_file, object.to_string()).unwrap();
     std::fs::copy(
         l.run.join("object-server.pid"),
-        l.run.join("object-server2.pid"),
+        l.run.join("object-server-other.pid"),
     )
     .unwrap();
     let o = l.ours(&["object", "stop", "-k", "5"]);
     assert!(
         o.has(&format!(
             "Leaving PID {object} alone ({}): it is swift-object-server with another config",
-            path(&l.run.join("object-server2.pid"))
+            path(&l.run.join("object-server-other.pid"))
         )),
         "{o}"
     );

@@ -125,11 +125,12 @@ if once:
     time.sleep(float(opts.get('standin_once_secs', '0.2')))
     log('exit', me)
     sys.exit(int(opts.get('standin_once_exit', '0')))
+# Recorded before stdout closes: swift-init goes on as soon as it does.
+log('ready', me)
 if mode != 'hang' and not verbose:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-log('ready', me)
 while True:
     signal.pause()
 "#;
