@@ -113,34 +113,67 @@ pub fn run_wsgi(options: &ServerOptions, app: &dyn AppFactory) -> i32 {
             // them serving and wait for a good config instead.
             return keep_old_workers(options, app, &exe, inherited_socket, inherited, &msg);
         }
-        Err(Fatal(msg)) => {
-            if let Some(l) = logging::global() {
-                l.error(format_args!("{msg}"));
-            }
-            eprintln!("{msg}");
-            return 1;
-        }
+        Err(Fatal(msg)) => return fail(&msg),
     };
     if options.test_config {
         return 0;
     }
+    if let Some(e) = match process::daemon_hygiene() {
+        Ok(e) => e,
+        Err(e) => return fail(&e.to_string()),
+    } {
+        prepared
+            .logger
+            .debug(format_args!("{e} (already a process group leader)"));
+    }
+    let listener = match listen(&prepared, inherited_socket.as_ref().map(|(fd, _)| fd)) {
+        Ok(l) => l,
+        Err(Fatal(msg)) if inherited.is_reload() && inherited_socket.is_some() => {
+            // A reload to a bind_ip/bind_port that cannot be bound: the old
+            // workers keep serving on the old socket.
+            return keep_old_workers(options, app, &exe, inherited_socket, inherited, &msg);
+        }
+        Err(Fatal(msg)) => return fail(&msg),
+    };
+    // Our copy of a previous socket that is no longer used must close, or
+    // its port would keep queueing connections nobody accepts.
+    drop(inherited_socket);
     let reload = Reload {
         exe: &exe,
         options,
         app,
-        socket: inherited_socket.map(|(fd, _)| fd),
         inherited,
     };
-    match serve(prepared, reload) {
+    match serve(prepared, listener, reload) {
         Ok(code) => code,
-        Err(Fatal(msg)) => {
-            if let Some(l) = logging::global() {
-                l.error(format_args!("{msg}"));
-            }
-            eprintln!("{msg}");
-            1
-        }
+        Err(Fatal(msg)) => fail(&msg),
     }
+}
+
+/// Report a fatal startup error: logged, and one line on stderr (which may
+/// be a pipe nobody reads any more; that must not become a panic).
+fn fail(msg: &str) -> i32 {
+    if let Some(l) = logging::global() {
+        l.error(format_args!("{msg}"));
+    }
+    stdio::print_err(msg);
+    1
+}
+
+/// The previous image's socket when it is where the config says; else a
+/// new one (bind_ip or bind_port changed, or a first start).
+fn listen(p: &Prepared, inherited: Option<&OwnedFd>) -> Result<std::net::TcpListener, Fatal> {
+    if let Some(fd) = inherited {
+        let dup = fd.try_clone()?;
+        if let Some(l) = net::adopt(dup, &p.bind)? {
+            return Ok(l);
+        }
+        p.logger.notice(format_args!(
+            "bind_ip or bind_port changed; binding {}:{}",
+            p.bind.bind_ip, p.bind.bind_port
+        ));
+    }
+    Ok(net::bind(&p.bind)?)
 }
 
 /// Set by `swift-init reload` to the fd number of a listening socket taken
@@ -153,7 +186,6 @@ struct Reload<'a> {
     exe: &'a Path,
     options: &'a ServerOptions,
     app: &'a dyn AppFactory,
-    socket: Option<OwnedFd>,
     inherited: Inherited,
 }
 
@@ -302,8 +334,8 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
             .parse()
             .map_err(|_| conf.invalid("nice_priority", "must be an integer"))?;
         if let Err(e) = process::set_nice(nice) {
-            println!(
-                "WARNING: Unable to modify scheduling priority of process. Keeping unchanged! Check logs for more info. "
+            stdio::print_out(
+                "WARNING: Unable to modify scheduling priority of process. Keeping unchanged! Check logs for more info. ",
             );
             logger.error(format_args!("Unable to modify nice priority: {e}"));
         }
@@ -325,8 +357,8 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
             return Err(conf.invalid("ionice_priority", "must be between 0 and 7"));
         }
         if let Err(e) = process::set_ionice(class, prio) {
-            println!(
-                "WARNING: Unable to modify I/O scheduling class and priority of process. Keeping unchanged! Check logs for more info."
+            stdio::print_out(
+                "WARNING: Unable to modify I/O scheduling class and priority of process. Keeping unchanged! Check logs for more info.",
             );
             logger.error(format_args!("Unable to modify ionice priority: {e}"));
         }
@@ -334,31 +366,12 @@ fn modify_priority(conf: &Conf, logger: &Logger) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn serve(p: Prepared, reload: Reload<'_>) -> Result<i32, Fatal> {
+fn serve(p: Prepared, listener: std::net::TcpListener, reload: Reload<'_>) -> Result<i32, Fatal> {
     let options = reload.options;
-    if let Some(e) = process::daemon_hygiene()? {
-        p.logger
-            .debug(format_args!("{e} (already a process group leader)"));
-    }
-    // The previous image's socket when it is where the config says; else a
-    // new one (bind_ip or bind_port changed, or a first start).
-    let listener = match reload.socket {
-        Some(fd) => match net::adopt(fd, &p.bind)? {
-            Some(l) => l,
-            None => {
-                p.logger.notice(format_args!(
-                    "bind_ip or bind_port changed; binding {}:{}",
-                    p.bind.bind_ip, p.bind.bind_port
-                ));
-                net::bind(&p.bind)?
-            }
-        },
-        None => net::bind(&p.bind)?,
-    };
     if p.tls.is_some() {
         p.logger.warning(format_args!("{}", tls::SSL_WARNING));
         if !reload.inherited.is_reload() {
-            println!("{}", tls::SSL_WARNING);
+            stdio::print_out(tls::SSL_WARNING);
         }
     }
     let notifier = Notifier::from_env();

@@ -62,6 +62,22 @@ impl CapturePipes {
     }
 }
 
+/// Print a line on stdout, ignoring errors: stdout may be a pipe whose
+/// reader is gone (`| head`, or swift-init after its start timeout), and a
+/// message must never become a panic.
+pub fn print_out(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Print a line on stderr, ignoring errors (see [`print_out`]).
+pub fn print_err(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Point fd 0 at /dev/null.
 pub fn stdin_from_devnull() -> Result<(), SysError> {
     let null = File::open("/dev/null").or_sys(|| "open /dev/null".into())?;
