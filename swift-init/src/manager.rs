@@ -15,7 +15,7 @@
 //! report and leaving non-main servers alone.
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -44,10 +44,7 @@ const KILL_VERIFY_WAIT: Duration = Duration::from_secs(5);
 /// Print a line on stdout, where Swift prints everything; a closed stdout
 /// (`swift-init … | head -1`) must not turn into a panic.
 pub fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_ref().as_bytes());
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
+    swift_common::sys::stdio::print_out(line.as_ref());
 }
 
 /// Settings shared by every command.
@@ -466,7 +463,7 @@ impl<'a> Manager<'a> {
         let _guard = match self.settings.run_dir.lock() {
             Ok(g) => g,
             Err(msg) => {
-                eprintln!("{msg}");
+                swift_common::sys::stdio::print_err(&msg);
                 self.hard_error.set(true);
                 return Vec::new();
             }
@@ -515,7 +512,7 @@ impl<'a> Manager<'a> {
             }
             let pid_file = self.pid_file_for(e, &conf);
             if let Some(Err(msg)) = pid_file.parent().map(pidfile::create_dirs) {
-                eprintln!("{msg}");
+                swift_common::sys::stdio::print_err(&msg);
                 self.hard_error.set(true);
                 break;
             }
@@ -979,7 +976,7 @@ impl<'a> Manager<'a> {
         let guard = match self.settings.run_dir.lock() {
             Ok(g) => g,
             Err(msg) => {
-                eprintln!("{msg}");
+                swift_common::sys::stdio::print_err(&msg);
                 self.hard_error.set(true);
                 return 1;
             }
@@ -1051,7 +1048,7 @@ impl<'a> Manager<'a> {
             conf.display()
         ));
         if let Some(Err(msg)) = pid_file.parent().map(pidfile::create_dirs) {
-            eprintln!("{msg}");
+            swift_common::sys::stdio::print_err(&msg);
             self.hard_error.set(true);
             return false;
         }

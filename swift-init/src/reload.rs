@@ -23,6 +23,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use swift_common::sys::stdio::{print_err, print_out};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -461,16 +462,6 @@ pub fn validate_manager_pid(pid: i64) -> Result<Manager, String> {
     Ok(Manager { cmd, script, proc })
 }
 
-fn out(line: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{line}");
-    let _ = o.flush();
-}
-
-fn err(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
 /// Python's `OSError` text: `[Errno 98] Address already in use`.
 fn os_error(e: &std::io::Error) -> String {
     match e.raw_os_error() {
@@ -483,7 +474,7 @@ fn os_error(e: &std::io::Error) -> String {
 pub fn main(prog: &str, args: &[OsString]) -> i32 {
     let args = match parse(args) {
         Parsed::Help => {
-            out(help(prog).trim_end());
+            print_out(help(prog).trim_end());
             return 0;
         }
         Parsed::Error(msg) => {
@@ -499,17 +490,17 @@ pub fn main(prog: &str, args: &[OsString]) -> i32 {
     let m = match validate_manager_pid(args.pid) {
         Ok(m) => m,
         Err(msg) => {
-            err(&msg);
+            print_err(&msg);
             return EXIT_BAD_PID;
         }
     };
     let script = &m.script;
     if args.verbose {
-        out(&format!("Checking config for {script}"));
+        print_out(&format!("Checking config for {script}"));
     }
     let _ = std::io::stdout().flush();
     let Some((program, rest)) = m.cmd.split_first() else {
-        err("Failed to validate config");
+        print_err("Failed to validate config");
         return EXIT_RELOAD_FAILED;
     };
     match Command::new(program)
@@ -519,11 +510,11 @@ pub fn main(prog: &str, args: &[OsString]) -> i32 {
     {
         Ok(status) if status.success() => {}
         Ok(_) => {
-            err("Failed to validate config");
+            print_err("Failed to validate config");
             return EXIT_RELOAD_FAILED;
         }
         Err(e) => {
-            err(&format!(
+            print_err(&format!(
                 "Failed to validate config: cannot run {}: {e}",
                 program.to_string_lossy()
             ));
@@ -532,23 +523,23 @@ pub fn main(prog: &str, args: &[OsString]) -> i32 {
     }
     let pid = m.proc.pid();
     let failed = |why: &str| {
-        err(&format!("Failed to reload {script}: {why}"));
+        print_err(&format!("Failed to reload {script}: {why}"));
         EXIT_RELOAD_FAILED
     };
     if !args.wait {
         if args.verbose {
-            out("Sending USR1 signal");
+            print_out("Sending USR1 signal");
         }
         if m.proc.signal(Signal::SIGUSR1).is_err() {
             return failed(&format!("process {pid} exited"));
         }
-        out(&format!("Reloaded {script}"));
+        print_out(&format!("Reloaded {script}"));
         return 0;
     }
     let listener = match Listener::bind(pid) {
         Ok(l) => l,
         Err(e) => {
-            err(&format!(
+            print_err(&format!(
                 "Could not bind notification socket: {}",
                 os_error(&e)
             ));
@@ -556,7 +547,7 @@ pub fn main(prog: &str, args: &[OsString]) -> i32 {
         }
     };
     if args.verbose {
-        out("Sending USR1 signal");
+        print_out("Sending USR1 signal");
     }
     if m.proc.signal(Signal::SIGUSR1).is_err() {
         return failed(&format!("process {pid} exited"));
@@ -572,21 +563,21 @@ pub fn main(prog: &str, args: &[OsString]) -> i32 {
             match line {
                 b"READY=1" | b"RELOADING=1" | b"STOPPING=1" => {
                     let state = String::from_utf8_lossy(&line[..line.len() - 2]);
-                    out(&format!("Process is {state}"));
+                    print_out(&format!("Process is {state}"));
                 }
-                _ => out(&format!("Received notification {}", py_bytes_repr(line))),
+                _ => print_out(&format!("Received notification {}", py_bytes_repr(line))),
             }
         }
     });
     match outcome {
         Outcome::Ready(_) => {
-            out(&format!("Reloaded {script}"));
+            print_out(&format!("Reloaded {script}"));
             0
         }
         Outcome::Failed(why) => failed(&why),
         Outcome::Exited => failed(&format!("process {pid} exited")),
         Outcome::TimedOut => {
-            err(&format!("Timed out reloading {script}"));
+            print_err(&format!("Timed out reloading {script}"));
             EXIT_RELOAD_TIMEOUT
         }
     }
