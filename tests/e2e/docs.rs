@@ -24,7 +24,10 @@ const GETTERS: &[&str] = &[
 /// part of `path` (a `.rs` file, or every one under a directory).
 fn keys_read(path: &Path, out: &mut Vec<String>) {
     if path.is_dir() {
-        for entry in std::fs::read_dir(path).expect("read a source directory").flatten() {
+        for entry in std::fs::read_dir(path)
+            .expect("read a source directory")
+            .flatten()
+        {
             keys_read(&entry.path(), out);
         }
         return;
