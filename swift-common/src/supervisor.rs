@@ -459,6 +459,8 @@ impl Master<'_, '_> {
     /// The forked worker: shed the master's state, become the target user,
     /// and run `worker_main`.
     fn child(&self, sfd: &SignalFd, pipe_r: OwnedFd, pipe_w: OwnedFd, listener: &TcpListener) -> ! {
+        // Our own transaction-id sequence, not a copy of the master's.
+        crate::http::trans_id::reseed();
         let mut status = File::from(pipe_w);
         let fail = |status: &mut File, msg: String| -> ! {
             let _ = status.write_all(format!("error {msg}\n").as_bytes());

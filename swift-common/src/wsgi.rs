@@ -583,9 +583,24 @@ async fn run_worker(
         }
     };
     let me = std::process::id();
+    // Signals are awaited in their own task: the root future of the
+    // LocalSet is polled on every I/O event, and polling the signal
+    // streams there would cost every request.
+    let (sig_tx, mut signals) = tokio::sync::mpsc::unbounded_channel();
+    tokio::task::spawn_local(async move {
+        loop {
+            let stop = wait_for_stop(&mut stops, &mut term).await;
+            if sig_tx.send(stop).is_err() {
+                break;
+            }
+        }
+    });
     let mut code = 0;
     loop {
-        let Some(i) = wait_for_stop(&mut stops, &mut term).await else {
+        let Some(received) = signals.recv().await else {
+            return Ok(0);
+        };
+        let Some(i) = received else {
             // In-process SIGTERM: stop now, as the master does for its workers.
             p.logger.notice(format_args!("SIGTERM received ({me})"));
             Notifier::from_env().notify("STOPPING=1");

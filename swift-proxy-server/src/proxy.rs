@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use swift_common::config::Conf;
 use swift_common::config::swift_conf::json_string;
-use swift_common::http::{BoxFuture, Request, Response, Service};
+use swift_common::http::{Reply, Request, Response, Service};
 use swift_common::wsgi::AppContext;
 
 pub struct Proxy {
@@ -85,7 +85,7 @@ impl Proxy {
     }
 
     fn info(&self, req: &Request) -> Response {
-        match req.method.as_str() {
+        match &*req.method {
             "GET" | "HEAD" if self.expose_info => {
                 Response::with_body(200, "application/json; charset=UTF-8", self.info.clone())
             }
@@ -146,9 +146,8 @@ impl Proxy {
 }
 
 impl Service for Proxy {
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-        let resp = self.route(&req);
-        Box::pin(std::future::ready(resp))
+    fn call(&self, req: Request) -> Reply<'_> {
+        Reply::Ready(self.route(&req))
     }
 }
 

@@ -8,9 +8,13 @@
 //! puts it back, so there is never a borrow held across an await.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,37 +23,77 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub trait Io: AsyncRead + AsyncWrite + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
 
-/// The connection's I/O and its read buffer.
+/// The connection's I/O, its buffers, and the one timer that bounds every
+/// read and write.
 pub(crate) struct ConnIo {
     pub io: Box<dyn Io>,
     pub rbuf: BytesMut,
     pub wbuf: Vec<u8>,
+    /// Armed once per connection and re-armed only when it fires early:
+    /// moving a timer on every read and write costs more than the read.
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
+/// Read buffer room kept free before a read.
+const READ_CHUNK: usize = 8 * 1024;
+
 impl ConnIo {
+    pub fn new(io: Box<dyn Io>, timeout: Duration) -> ConnIo {
+        ConnIo {
+            io,
+            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            wbuf: Vec::with_capacity(512),
+            timer: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    /// Wait for `op`, failing with `TimedOut` once `timeout` has passed.
+    async fn bounded<T>(
+        timer: &mut Pin<Box<tokio::time::Sleep>>,
+        timeout: Duration,
+        what: &'static str,
+        op: impl Future<Output = io::Result<T>>,
+    ) -> io::Result<T> {
+        let deadline = Instant::now() + timeout;
+        let mut op = std::pin::pin!(op);
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut op => return r,
+                _ = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, what));
+                    }
+                    // Fired for an earlier deadline: aim at ours.
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+
     /// Read more bytes into `rbuf`, bounded by `timeout`; 0 means EOF.
     pub async fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
-        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
-            self.rbuf.reserve(16 * 1024);
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
+            self.rbuf.reserve(READ_CHUNK);
         }
-        match tokio::time::timeout(timeout, self.io.read_buf(&mut self.rbuf)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client read timed out",
-            )),
-        }
+        Self::bounded(
+            &mut self.timer,
+            timeout,
+            "client read timed out",
+            self.io.read_buf(&mut self.rbuf),
+        )
+        .await
     }
 
     /// Write all of `data`, bounded by `timeout`.
     pub async fn write_all_timeout(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
-        match tokio::time::timeout(timeout, self.io.write_all(data)).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client write timed out",
-            )),
-        }
+        Self::bounded(
+            &mut self.timer,
+            timeout,
+            "client write timed out",
+            self.io.write_all(data),
+        )
+        .await
     }
 }
 
@@ -337,11 +381,7 @@ mod tests {
             let _ = client.read_to_end(&mut sink).await;
         });
         Rc::new(ConnShared {
-            io: RefCell::new(Some(ConnIo {
-                io: Box::new(server),
-                rbuf: BytesMut::new(),
-                wbuf: Vec::new(),
-            })),
+            io: RefCell::new(Some(ConnIo::new(Box::new(server), Duration::from_secs(5)))),
             framing: Cell::new(framing),
             continue_pending: Cell::new(false),
             received: Cell::new(0),

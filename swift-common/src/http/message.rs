@@ -14,9 +14,12 @@ use bytes::Bytes;
 
 use super::body::Body;
 
+/// A header name or value: static text costs no allocation.
+pub type Text = Cow<'static, str>;
+
 /// An ordered list of header fields.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(Text, Text)>);
 
 impl fmt::Debug for Headers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,7 +41,7 @@ impl Headers {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every value of `name`, in order.
@@ -46,7 +49,7 @@ impl Headers {
         self.0
             .iter()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -54,12 +57,12 @@ impl Headers {
     }
 
     /// Add a field, keeping any existing ones of that name.
-    pub fn append(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn append(&mut self, name: impl Into<Text>, value: impl Into<Text>) {
         self.0.push((name.into(), value.into()));
     }
 
     /// Replace every field of `name` by one (at the position of the first).
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn set(&mut self, name: impl Into<Text>, value: impl Into<Text>) {
         let name = name.into();
         let value = value.into();
         match self
@@ -68,7 +71,6 @@ impl Headers {
             .position(|(k, _)| k.eq_ignore_ascii_case(&name))
         {
             Some(i) => {
-                self.0[i] = (name.clone(), value);
                 let mut j = i + 1;
                 while j < self.0.len() {
                     if self.0[j].0.eq_ignore_ascii_case(&name) {
@@ -77,13 +79,14 @@ impl Headers {
                         j += 1;
                     }
                 }
+                self.0[i] = (name, value);
             }
             None => self.0.push((name, value)),
         }
     }
 
     /// Set `name` only if it is absent.
-    pub fn set_default(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn set_default(&mut self, name: impl Into<Text>, value: impl Into<Text>) {
         let name = name.into();
         if !self.contains(&name) {
             self.0.push((name, value.into()));
@@ -103,7 +106,7 @@ impl Headers {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     pub fn len(&self) -> usize {
@@ -144,14 +147,12 @@ pub struct Env {
     pub log_info: Vec<String>,
     /// `swift.proxy_access_log_made`.
     pub access_log_made: bool,
-    /// When the server finished reading the request head (seconds since the epoch).
-    pub start_time: f64,
 }
 
 /// An HTTP request.
 #[derive(Debug)]
 pub struct Request {
-    pub method: String,
+    pub method: Text,
     /// The request target as sent (origin form; absolute form reduced to its
     /// path), percent-encoding intact, query included.
     pub target: String,
@@ -172,7 +173,7 @@ impl Request {
     pub fn new(method: &str, target: &str) -> Request {
         let any: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
         Request {
-            method: method.to_owned(),
+            method: Cow::Owned(method.to_owned()),
             target: target.to_owned(),
             version: Version::Http11,
             headers: Headers::new(),
@@ -340,11 +341,16 @@ impl Response {
 
     /// A complete response with a body and its Content-Type and
     /// Content-Length set, as swob builds them.
-    pub fn with_body(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response {
+    pub fn with_body(
+        status: u16,
+        content_type: impl Into<Text>,
+        body: impl Into<Bytes>,
+    ) -> Response {
         let body: Bytes = body.into();
         let mut r = Response::new(status);
         r.headers.append("Content-Type", content_type);
-        r.headers.append("Content-Length", body.len().to_string());
+        r.headers
+            .append("Content-Length", decimal(body.len() as u64));
         r.body = ResponseBody::Full(body);
         r
     }
@@ -353,6 +359,29 @@ impl Response {
     pub fn status_line(&self) -> String {
         format!("{} {}", self.status, self.reason)
     }
+}
+
+/// `n` in decimal, without the formatting machinery (it is on every
+/// response's path).
+pub fn decimal(n: u64) -> String {
+    let mut out = Vec::with_capacity(20);
+    push_decimal(&mut out, n);
+    out.into_iter().map(char::from).collect()
+}
+
+/// Append `n` in decimal to `out`.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// The reason phrase Swift (swob) uses for a status code.
@@ -418,6 +447,13 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h.remove("X-trans-id"), 1);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn decimal_matches_to_string() {
+        for n in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
     }
 
     #[test]

@@ -16,8 +16,12 @@ pub mod trans_id;
 
 pub use body::{Body, BodyProgress};
 pub use message::{
-    BodyStream, Completion, Env, Headers, Request, Response, ResponseBody, Version, reason,
+    BodyStream, Completion, Env, Headers, Request, Response, ResponseBody, Text, Version, decimal,
+    reason,
 };
 pub use server::{KeepAlive, ServeOutcome, ServerConfig, serve};
-pub use service::{BoxFuture, Service, catch_unwind_future, panic_message};
+pub use service::{
+    BoxFuture, CatchUnwind, Caught, Panic, Reply, Service, call_catching, catch_unwind_future,
+    panic_message,
+};
 pub use trans_id::generate_trans_id;

@@ -30,13 +30,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use std::pin::Pin;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, futures::OwnedNotified, watch};
 
 use super::body::{Body, ConnIo, ConnShared, Framing, Io};
-use super::message::{Completion, Env, Headers, Request, Response, ResponseBody, Version};
-use super::service::{Service, catch_unwind_future, panic_message};
+use super::message::{
+    Completion, Env, Headers, Request, Response, ResponseBody, Text, Version, push_decimal,
+};
+use super::service::{Service, call_catching, panic_message};
 use crate::config::{Conf, ConfigError, Constraints};
 use crate::logging::{Level, Logger};
 
@@ -131,7 +133,13 @@ struct Ctx {
     cfg: ServerConfig,
     logger: Logger,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    shutdown: watch::Receiver<bool>,
+    /// The address connections arrive on (what getsockname would give for
+    /// each, short of a wildcard bind: not worth a syscall per connection).
+    local: SocketAddr,
+    /// Set when the server stops; `stop_notify` wakes idle connections.
+    /// Each connection registers once, not once per request.
+    stopping: Cell<bool>,
+    stop_notify: Arc<Notify>,
 }
 
 /// Serve `listener` until `shutdown` turns true, then stop accepting, let
@@ -150,14 +158,30 @@ pub async fn serve(
 ) -> ServeOutcome {
     let max_clients = cfg.max_clients;
     let permits = Arc::new(Semaphore::new(max_clients));
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
     let ctx = Rc::new(Ctx {
         service,
         cfg,
         logger,
         tls: tls.map(tokio_rustls::TlsAcceptor::from),
-        shutdown: shutdown.clone(),
+        local: listener.local_addr().unwrap_or(unspecified),
+        stopping: Cell::new(false),
+        stop_notify: Arc::new(Notify::new()),
     });
-    let local_fallback = listener.local_addr().ok();
+    {
+        // Relay the stop to every connection at once.
+        let ctx = ctx.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::task::spawn_local(async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+            ctx.stopping.set(true);
+            ctx.stop_notify.notify_waiters();
+        });
+    }
     loop {
         if *shutdown.borrow() {
             break;
@@ -177,11 +201,10 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let local = stream.local_addr().ok().or(local_fallback).unwrap_or(peer);
                 let ctx = ctx.clone();
                 tokio::task::spawn_local(async move {
                     let _permit = permit;
-                    connection(ctx, stream, peer, local).await;
+                    connection(ctx, stream, peer).await;
                 });
             }
             Err(e) => {
@@ -202,12 +225,7 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    ctx: Rc<Ctx>,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
-) {
+async fn connection(ctx: Rc<Ctx>, stream: tokio::net::TcpStream, peer: SocketAddr) {
     let (io, scheme): (Box<dyn Io>, &'static str) = match &ctx.tls {
         None => (Box::new(stream), "http"),
         Some(acceptor) => {
@@ -218,24 +236,23 @@ async fn connection(
         }
     };
     let shared = Rc::new(ConnShared {
-        io: RefCell::new(Some(ConnIo {
-            io,
-            rbuf: BytesMut::with_capacity(8 * 1024),
-            wbuf: Vec::with_capacity(1024),
-        })),
+        io: RefCell::new(Some(ConnIo::new(io, ctx.cfg.client_timeout))),
         framing: Cell::new(Framing::Done),
         continue_pending: Cell::new(false),
         received: Cell::new(0),
         client_gone: Cell::new(false),
         client_timeout: ctx.cfg.client_timeout,
     });
+    let mut stop = Box::pin(ctx.stop_notify.clone().notified_owned());
+    stop.as_mut().enable();
     let mut conn = Conn {
-        ctx: ctx.clone(),
+        local: ctx.local,
+        ctx,
         shared,
         peer,
-        local,
         scheme,
-        shutdown: ctx.shutdown.clone(),
+        stop,
+        tls: scheme == "https",
     };
     conn.run().await;
 }
@@ -246,7 +263,10 @@ struct Conn {
     peer: SocketAddr,
     local: SocketAddr,
     scheme: &'static str,
-    shutdown: watch::Receiver<bool>,
+    /// Completes when the server stops (registered once per connection).
+    stop: Pin<Box<OwnedNotified>>,
+    /// TLS needs an orderly shutdown (close_notify); plain TCP just closes.
+    tls: bool,
 }
 
 /// Why a request head was refused.
@@ -272,9 +292,10 @@ const RESPONSE_400_CL_TE: &[u8] = b"HTTP/1.0 400 Bad Request\r\nConnection: clos
 const RESPONSE_500: &[u8] =
     b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/// Where the head ends, if it is complete; or why it is refused. Checks the
-/// limits on what has arrived so far, so an endless line is refused early.
-fn check_head(buf: &[u8], cfg: &ServerConfig) -> Result<Option<usize>, HeadError> {
+/// Where the head ends and how many header lines it has, if it is
+/// complete; or why it is refused. Checks the limits on what has arrived so
+/// far, so an endless line is refused early.
+fn check_head(buf: &[u8], cfg: &ServerConfig) -> Result<Option<(usize, usize)>, HeadError> {
     let Some(nl) = memchr(b'\n', buf) else {
         return if buf.len() >= cfg.max_request_line {
             Err(HeadError::Raw(RESPONSE_414))
@@ -316,20 +337,20 @@ fn check_head(buf: &[u8], cfg: &ServerConfig) -> Result<Option<usize>, HeadError
             ));
         }
         if rest[..nl] == *b"\r" || nl == 0 {
-            return Ok(Some(pos + len));
+            return Ok(Some((pos + len, lines)));
         }
         pos += len;
     }
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
+    memchr::memchr(needle, hay)
 }
 
 /// The parts of a request line.
 #[derive(Debug, PartialEq, Eq)]
 struct RequestLine {
-    method: String,
+    method: Text,
     target: String,
     version: Version,
     /// HTTP/1.1 or later: keep-alive unless asked otherwise.
@@ -339,43 +360,31 @@ struct RequestLine {
 /// Parse a request line as Python's BaseHTTPRequestHandler does (split on
 /// single spaces, `HTTP/x.y` with integer parts, 2.0 and above refused).
 fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
-    let words: Vec<&str> = line.split(' ').collect();
-    let mut version = Version::Http10;
-    let mut persistent = false;
-    if words.len() >= 3 {
-        let v = words[words.len() - 1];
-        let bad = || HeadError::Error(400, format!("Bad request version ('{v}')"));
-        let number = v.strip_prefix("HTTP/").ok_or_else(bad)?;
-        let (major, minor) = number.split_once('.').ok_or_else(bad)?;
-        if minor.contains('.') {
-            return Err(bad());
-        }
-        let major: u32 = major.parse().map_err(|_| bad())?;
-        let minor: u32 = minor.parse().map_err(|_| bad())?;
-        if major >= 2 {
-            return Err(HeadError::Error(
-                505,
-                format!("Invalid HTTP version ({number})"),
-            ));
-        }
-        if (major, minor) >= (1, 1) {
-            version = Version::Http11;
-            persistent = true;
-        }
-    }
-    if !(2..=3).contains(&words.len()) || words[0].is_empty() {
+    let count = memchr::memchr_iter(b' ', line.as_bytes()).count() + 1;
+    let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let (target, version_text) = match count {
+        3 => rest.rsplit_once(' ').unwrap_or((rest, "")),
+        _ => (rest, line.rsplit_once(' ').map_or("", |(_, v)| v)),
+    };
+    let (version, persistent) = match version_text {
+        _ if count < 3 => (Version::Http10, false),
+        "HTTP/1.1" => (Version::Http11, true),
+        "HTTP/1.0" => (Version::Http10, false),
+        v => parse_version(v)?,
+    };
+    if !(2..=3).contains(&count) || method.is_empty() {
         return Err(HeadError::Error(
             400,
             format!("Bad request syntax ('{line}')"),
         ));
     }
-    if words.len() == 2 && words[0] != "GET" {
+    if count == 2 && method != "GET" {
         return Err(HeadError::Error(
             400,
-            format!("Bad HTTP/0.9 request type ('{}')", words[0]),
+            format!("Bad HTTP/0.9 request type ('{method}')"),
         ));
     }
-    let mut target = words[1];
+    let mut target = target;
     // Absolute form: keep only the path (Python keeps the URL when it has none).
     for scheme in ["http://", "https://"] {
         if let Some(rest) = target.strip_prefix(scheme)
@@ -385,11 +394,75 @@ fn parse_request_line(line: &str) -> Result<RequestLine, HeadError> {
         }
     }
     Ok(RequestLine {
-        method: words[0].to_owned(),
+        method: method_text(method),
         target: target.to_owned(),
         version,
         persistent,
     })
+}
+
+/// A version other than the two usual ones, as Python checks it:
+/// `HTTP/x.y` with integer parts; 2.0 and above are refused.
+fn parse_version(v: &str) -> Result<(Version, bool), HeadError> {
+    let bad = || HeadError::Error(400, format!("Bad request version ('{v}')"));
+    let number = v.strip_prefix("HTTP/").ok_or_else(bad)?;
+    let (major, minor) = number.split_once('.').ok_or_else(bad)?;
+    if minor.contains('.') {
+        return Err(bad());
+    }
+    let major: u32 = major.parse().map_err(|_| bad())?;
+    let minor: u32 = minor.parse().map_err(|_| bad())?;
+    if major >= 2 {
+        return Err(HeadError::Error(
+            505,
+            format!("Invalid HTTP version ({number})"),
+        ));
+    }
+    Ok(if (major, minor) >= (1, 1) {
+        (Version::Http11, true)
+    } else {
+        (Version::Http10, false)
+    })
+}
+
+/// A header name as text: the common spellings without allocating.
+fn header_name(name: &str) -> Text {
+    const COMMON: &[&str] = &[
+        "Host",
+        "User-Agent",
+        "Accept",
+        "Accept-Encoding",
+        "Connection",
+        "Content-Length",
+        "Content-Type",
+        "X-Auth-Token",
+        "host",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-length",
+        "content-type",
+        "x-auth-token",
+    ];
+    match COMMON.iter().find(|c| **c == name) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
+/// The method as text: the common ones without allocating.
+fn method_text(m: &str) -> Text {
+    match m {
+        "GET" => Cow::Borrowed("GET"),
+        "HEAD" => Cow::Borrowed("HEAD"),
+        "PUT" => Cow::Borrowed("PUT"),
+        "POST" => Cow::Borrowed("POST"),
+        "DELETE" => Cow::Borrowed("DELETE"),
+        "OPTIONS" => Cow::Borrowed("OPTIONS"),
+        "COPY" => Cow::Borrowed("COPY"),
+        other => Cow::Owned(other.to_owned()),
+    }
 }
 
 /// Latin-1 bytes to a string (ASCII is the fast path).
@@ -419,22 +492,33 @@ struct Head {
     expect_continue: bool,
 }
 
-fn parse_head(head: &[u8]) -> Result<Head, HeadError> {
+/// Parse a complete head of `lines` header lines (from [`check_head`]).
+fn parse_head(head: &[u8], lines: usize) -> Result<Head, HeadError> {
     let nl = memchr(b'\n', head).unwrap_or(head.len());
     let raw_line = &head[..nl];
     let raw_line = raw_line.strip_suffix(b"\r").unwrap_or(raw_line);
-    let line_text = latin1(raw_line);
-    let line = parse_request_line(&line_text)?;
+    let line = match std::str::from_utf8(raw_line) {
+        Ok(ascii) if ascii.is_ascii() => parse_request_line(ascii)?,
+        _ => parse_request_line(&latin1(raw_line))?,
+    };
     let block = head.get(nl + 1..).unwrap_or(&[]);
-    // check_head already bounded the count; size the slots to the block.
-    let mut slots = vec![httparse::EMPTY_HEADER; block.iter().filter(|b| **b == b'\n').count()];
-    let parsed = match httparse::parse_headers(block, &mut slots) {
+    // check_head already bounded the count: most requests fit the stack
+    // array; more lines get a vector.
+    let mut stack = [httparse::EMPTY_HEADER; 32];
+    let mut heap = Vec::new();
+    let slots: &mut [httparse::Header<'_>] = if lines <= stack.len() {
+        &mut stack
+    } else {
+        heap.resize(lines, httparse::EMPTY_HEADER);
+        &mut heap
+    };
+    let parsed = match httparse::parse_headers(block, slots) {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
         _ => return Err(HeadError::Raw(RESPONSE_400)),
     };
     let mut headers = Headers::with_capacity(parsed.len());
     for h in parsed.iter() {
-        headers.append(h.name.to_owned(), latin1(h.value));
+        headers.append(header_name(h.name), latin1(h.value));
     }
     let mut content_length = None;
     for v in headers.get_all("content-length") {
@@ -655,13 +739,13 @@ impl Conn {
             while cio.rbuf.starts_with(b"\r\n") {
                 let _ = cio.rbuf.split_to(2);
             }
-            if let Some(len) = check_head(&cio.rbuf, &self.ctx.cfg)? {
+            if let Some((len, lines)) = check_head(&cio.rbuf, &self.ctx.cfg)? {
                 let head = cio.rbuf.split_to(len);
-                return parse_head(&head).map(Some);
+                return parse_head(&head, lines).map(Some);
             }
             let n = if cio.rbuf.is_empty() {
                 let idle = self.ctx.cfg.idle_timeout();
-                if *self.shutdown.borrow() {
+                if self.ctx.stopping.get() {
                     // Shutting down and idle: a client may be sending its
                     // next request right now, and closing under it would
                     // fail that request. Wait a moment for one more request
@@ -669,8 +753,9 @@ impl Conn {
                     cio.fill(idle.min(LAME_DUCK_IDLE)).await
                 } else {
                     tokio::select! {
+                        biased;
                         r = cio.fill(idle) => r,
-                        _ = self.shutdown.changed() => continue,
+                        _ = self.stop.as_mut() => continue,
                     }
                 }
             } else {
@@ -752,13 +837,10 @@ impl Conn {
             remote_addr: self.peer,
             local_addr: self.local,
             scheme: self.scheme,
-            env: Env {
-                start_time: crate::time::unix_now(),
-                ..Env::default()
-            },
+            env: Env::default(),
         };
         let service = self.ctx.service.clone();
-        let resp = match catch_unwind_future(service.call(req)).await {
+        let resp = match call_catching(&*service, req).resolve().await {
             Ok(r) => r,
             Err(payload) => {
                 // No detail reaches the client (Swift's eventlet sends a
@@ -779,7 +861,7 @@ impl Conn {
         let bodyless = is_head || resp.status < 200 || resp.status == 204 || resp.status == 304;
         let mut close = head.close
             || cfg.keepalive == KeepAlive::Disabled
-            || *self.shutdown.borrow()
+            || self.ctx.stopping.get()
             // The app answered without reading a body the client is waiting
             // to send: the connection's state is unknown, so close it.
             || self.shared.continue_pending.get();
@@ -797,7 +879,9 @@ impl Conn {
         let mut chunked = false;
         let mut out = std::mem::take(&mut cio.wbuf);
         out.clear();
-        let _ = write!(out, "HTTP/1.1 {status} ");
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(&mut out, u64::from(status));
+        out.push(b' ');
         push_latin1(&mut out, &reason);
         out.extend_from_slice(b"\r\n");
         for (k, v) in headers.iter() {
@@ -813,7 +897,9 @@ impl Conn {
             match &body {
                 ResponseBody::Empty => out.extend_from_slice(b"Content-Length: 0\r\n"),
                 ResponseBody::Full(b) => {
-                    let _ = write!(out, "Content-Length: {}\r\n", b.len());
+                    out.extend_from_slice(b"Content-Length: ");
+                    push_decimal(&mut out, b.len() as u64);
+                    out.extend_from_slice(b"\r\n");
                 }
                 ResponseBody::Stream(_) if version == Version::Http11 => {
                     chunked = true;
@@ -842,7 +928,12 @@ impl Conn {
         });
         cio.wbuf = out;
         if written.is_err() || close {
-            let _ = cio.io.shutdown().await;
+            // TLS needs its close_notify; plain TCP needs a FIN before the
+            // close only when the client may still be sending (unread
+            // bytes would turn the close into a reset and lose the response).
+            if self.tls || !cio.rbuf.is_empty() || self.shared.framing.get() != Framing::Done {
+                let _ = cio.io.shutdown().await;
+            }
             return false;
         }
         self.put_io(cio);
@@ -949,7 +1040,7 @@ mod tests {
         let c = cfg();
         assert_eq!(
             check_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &c),
-            Ok(Some(27))
+            Ok(Some((27, 2)))
         );
         assert_eq!(check_head(b"GET / HTTP/1.1\r\nHost: x\r\n", &c), Ok(None));
         // A request line of 8192 bytes with its CRLF is refused; 8191 is fine.
@@ -992,7 +1083,7 @@ mod tests {
     fn request_lines_parse_like_python() {
         let ok = parse_request_line("GET /a?b HTTP/1.1").unwrap();
         assert_eq!(
-            (ok.method.as_str(), ok.target.as_str(), ok.version),
+            (&*ok.method, ok.target.as_str(), ok.version),
             ("GET", "/a?b", Version::Http11)
         );
         assert!(ok.persistent);
@@ -1036,7 +1127,10 @@ mod tests {
 
     #[test]
     fn content_length_and_transfer_encoding_are_checked() {
-        let h = |extra: &str| parse_head(format!("POST / HTTP/1.1\r\n{extra}\r\n").as_bytes());
+        let h = |extra: &str| {
+            let head = format!("POST / HTTP/1.1\r\n{extra}\r\n");
+            parse_head(head.as_bytes(), head.matches('\n').count() - 1)
+        };
         assert_eq!(
             h("Content-Length: 5\r\n").ok().map(|h| h.framing),
             Some(Framing::Length(5))
@@ -1075,9 +1169,12 @@ mod tests {
     #[test]
     fn connection_semantics_follow_version_and_headers() {
         let h = |line: &str, extra: &str| {
-            parse_head(format!("{line}\r\n{extra}\r\n").as_bytes())
-                .ok()
-                .unwrap()
+            parse_head(
+                format!("{line}\r\n{extra}\r\n").as_bytes(),
+                extra.matches('\n').count() + 1,
+            )
+            .ok()
+            .unwrap()
         };
         assert!(!h("GET / HTTP/1.1", "").close);
         assert!(h("GET / HTTP/1.1", "Connection: close\r\n").close);

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use std::io::Read;
 
 thread_local! {
-    // (pid the state was seeded in, xorshift state); reseeded after fork so
-    // workers never share a sequence.
-    static RNG: Cell<(u32, u64, u64)> = const { Cell::new((0, 0, 0)) };
+    // xorshift state, seeded on first use; a forked worker reseeds (see
+    // `reseed`) so that workers never share a sequence.
+    static RNG: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
 fn seed() -> (u64, u64) {
@@ -28,30 +28,46 @@ fn seed() -> (u64, u64) {
     (a, b)
 }
 
+/// Start a new random sequence: call in a process right after fork.
+pub fn reseed() {
+    RNG.with(|cell| cell.set(seed()));
+}
+
 /// 64 random bits (xorshift128+; ids need uniqueness, not secrecy).
 pub fn random_u64() -> u64 {
     RNG.with(|cell| {
-        let (pid, mut s0, mut s1) = cell.get();
-        let me = std::process::id();
-        if pid != me {
+        let (mut s0, mut s1) = cell.get();
+        if s0 == 0 && s1 == 0 {
             (s0, s1) = seed();
         }
         let result = s0.wrapping_add(s1);
         s1 ^= s0;
         let n0 = s0.rotate_left(55) ^ s1 ^ (s1 << 14);
         let n1 = s1.rotate_left(36);
-        cell.set((me, n0, n1));
+        cell.set((n0, n1));
         result
     })
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Append the low `digits` hex digits of `n`.
+fn push_hex(out: &mut String, n: u128, digits: u32) {
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((n >> (4 * i)) & 0xf) as usize]));
+    }
+}
+
 /// Swift's `generate_trans_id(trans_id_suffix)`.
 pub fn generate_trans_id(suffix: &str) -> String {
-    let mut id = String::with_capacity(40 + suffix.len());
+    let mut id = String::with_capacity(34 + suffix.len());
     let r = (u128::from(random_u64()) << 64) | u128::from(random_u64());
-    let now = crate::time::unix_now() as u64;
-    // 21 hex digits = 84 bits.
-    let _ = write!(id, "tx{:021x}-{:010x}", r >> 44, now);
+    let now = crate::time::unix_now() as u128;
+    id.push_str("tx");
+    // 21 hex digits = 84 random bits, then the time as 10 hex digits.
+    push_hex(&mut id, r >> 44, 21);
+    id.push('-');
+    push_hex(&mut id, now, 10);
     quote_into(&mut id, suffix);
     id
 }
@@ -80,5 +96,9 @@ mod tests {
         assert!(a[2..23].bytes().all(|c| c.is_ascii_hexdigit()));
         assert!(b.ends_with("-my%20suffix"), "{b}");
         assert_ne!(a, generate_trans_id(""));
+        // The time part is the current time, as Swift's.
+        let now = crate::time::unix_now() as u64;
+        let t = u64::from_str_radix(&a[24..34], 16).unwrap();
+        assert!(t.abs_diff(now) <= 1, "{a}");
     }
 }

@@ -35,31 +35,76 @@ impl TargetUser {
     /// else would fail in every worker (Swift finds that out in the workers,
     /// and hides why: wart 37).
     pub fn resolve(name: &str) -> Result<TargetUser, UserError> {
-        let user = User::from_name(name)
-            .map_err(|source| UserError::Lookup {
-                name: name.to_owned(),
-                source,
-            })?
-            .ok_or_else(|| UserError::Unknown(name.to_owned()))?;
+        let target = match from_files(name, "/etc/passwd", "/etc/group") {
+            Some(t) => t,
+            None => from_nss(name)?,
+        };
         let euid = nix::unistd::geteuid();
-        if !euid.is_root() && euid != user.uid {
+        if !euid.is_root() && euid != target.uid {
             return Err(UserError::NotRoot {
                 name: name.to_owned(),
                 euid: euid.as_raw(),
             });
         }
-        let groups = CString::new(name)
-            .ok()
-            .and_then(|c| getgrouplist(&c, user.gid).ok())
-            .unwrap_or_else(|| vec![user.gid]);
-        Ok(TargetUser {
-            name: user.name,
-            uid: user.uid,
-            gid: user.gid,
-            groups,
-            home: user.dir,
-        })
+        Ok(target)
     }
+}
+
+/// Look `name` up in the passwd and group files directly. The C library's
+/// lookup loads its NSS modules (nss_systemd brings libm, libcap and
+/// libgcc_s), about 1 MiB the master would then carry for its whole life;
+/// users that exist only elsewhere (LDAP, SSSD) fall back to it.
+fn from_files(name: &str, passwd: &str, group: &str) -> Option<TargetUser> {
+    let passwd = std::fs::read_to_string(passwd).ok()?;
+    let fields: Vec<&str> = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && f[0] == name)?;
+    let uid = Uid::from_raw(fields[2].parse().ok()?);
+    let gid = Gid::from_raw(fields[3].parse().ok()?);
+    let mut groups = vec![gid];
+    if let Ok(group) = std::fs::read_to_string(group) {
+        for line in group.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() >= 4
+                && f[3].split(',').any(|m| m.trim() == name)
+                && let Ok(g) = f[2].parse()
+            {
+                let g = Gid::from_raw(g);
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+        }
+    }
+    Some(TargetUser {
+        name: name.to_owned(),
+        uid,
+        gid,
+        groups,
+        home: std::path::PathBuf::from(fields[5]),
+    })
+}
+
+/// The C library's lookup (getpwnam, getgrouplist).
+fn from_nss(name: &str) -> Result<TargetUser, UserError> {
+    let user = User::from_name(name)
+        .map_err(|source| UserError::Lookup {
+            name: name.to_owned(),
+            source,
+        })?
+        .ok_or_else(|| UserError::Unknown(name.to_owned()))?;
+    let groups = CString::new(name)
+        .ok()
+        .and_then(|c| getgrouplist(&c, user.gid).ok())
+        .unwrap_or_else(|| vec![user.gid]);
+    Ok(TargetUser {
+        name: user.name,
+        uid: user.uid,
+        gid: user.gid,
+        groups,
+        home: user.dir,
+    })
 }
 
 /// Become `user`: supplementary groups, then gid, then uid, then `HOME`, in
@@ -82,4 +127,47 @@ pub fn drop_privileges(user: &TargetUser) -> Result<(), SysError> {
         std::env::set_var("HOME", &user.home)
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_lookup_agrees_with_the_c_library() {
+        // root is in /etc/passwd on every system this runs on.
+        let files = from_files("root", "/etc/passwd", "/etc/group").expect("root in /etc/passwd");
+        let nss = from_nss("root").expect("root via NSS");
+        assert_eq!(
+            (files.uid, files.gid, &files.home),
+            (nss.uid, nss.gid, &nss.home)
+        );
+        let mut a: Vec<u32> = files.groups.iter().map(|g| g.as_raw()).collect();
+        let mut b: Vec<u32> = nss.groups.iter().map(|g| g.as_raw()).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert!(from_files("no-such-user-here", "/etc/passwd", "/etc/group").is_none());
+    }
+
+    #[test]
+    fn supplementary_groups_come_from_the_group_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        let group = dir.path().join("group");
+        std::fs::write(
+            &passwd,
+            "swift:x:130:140:Swift:/var/lib/swift:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &group,
+            "swift:x:140:\nadm:x:4:syslog,swift\nother:x:5:alice\n",
+        )
+        .unwrap();
+        let t = from_files("swift", passwd.to_str().unwrap(), group.to_str().unwrap()).unwrap();
+        assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (130, 140));
+        assert_eq!(t.groups, vec![Gid::from_raw(140), Gid::from_raw(4)]);
+        assert_eq!(t.home, std::path::PathBuf::from("/var/lib/swift"));
+    }
 }

@@ -6,8 +6,8 @@
 use std::rc::Rc;
 
 use swift_common::http::{
-    BoxFuture, Request, Response, ResponseBody, Service, catch_unwind_future, generate_trans_id,
-    panic_message,
+    Caught, Panic, Reply, Request, Response, ResponseBody, Service, call_catching,
+    generate_trans_id, panic_message,
 };
 use swift_common::logging::{Level, Logger};
 
@@ -44,33 +44,49 @@ impl CatchErrors {
     }
 }
 
-impl Service for CatchErrors {
-    fn call(&self, mut req: Request) -> BoxFuture<'_, Response> {
-        Box::pin(async move {
-            let trans_id = self.trans_id(&req);
-            req.env.trans_id = Some(trans_id.clone());
-            let is_head = req.method == "HEAD";
-            let client_ip = req.client_ip();
-            let mut resp = match catch_unwind_future(self.next.call(req)).await {
-                Ok(resp) => resp,
-                Err(payload) => {
-                    self.logger.log_with(
-                        Level::Error,
-                        format_args!("Error: An error occurred: {}", panic_message(&*payload)),
-                        Some(&trans_id),
-                        Some(&client_ip),
-                    );
-                    Response::with_body(500, "text/plain", &b"An error occurred"[..])
-                }
-            };
-            if is_head {
-                // Swift enforces that a HEAD response carries no body.
-                resp.body = ResponseBody::Empty;
+impl CatchErrors {
+    /// What every response gets on its way out; a panic becomes a bare 500.
+    fn finish(
+        &self,
+        outcome: Result<Response, Panic>,
+        trans_id: String,
+        is_head: bool,
+    ) -> Response {
+        let mut resp = match outcome {
+            Ok(resp) => resp,
+            Err(payload) => {
+                // Swift's catch_errors logger knows the txn, not the client.
+                self.logger.log_with(
+                    Level::Error,
+                    format_args!("Error: An error occurred: {}", panic_message(&*payload)),
+                    Some(&trans_id),
+                    None,
+                );
+                Response::with_body(500, "text/plain", &b"An error occurred"[..])
             }
-            resp.headers.append("X-Trans-Id", trans_id.clone());
-            resp.headers.append("X-Openstack-Request-Id", trans_id);
-            resp
-        })
+        };
+        if is_head {
+            // Swift enforces that a HEAD response carries no body.
+            resp.body = ResponseBody::Empty;
+        }
+        resp.headers.append("X-Trans-Id", trans_id.clone());
+        resp.headers.append("X-Openstack-Request-Id", trans_id);
+        resp
+    }
+}
+
+impl Service for CatchErrors {
+    fn call(&self, mut req: Request) -> Reply<'_> {
+        let trans_id = self.trans_id(&req);
+        req.env.trans_id = Some(trans_id.clone());
+        let is_head = req.method == "HEAD";
+        match call_catching(&*self.next, req) {
+            Caught::Ready(outcome) => Reply::Ready(self.finish(outcome, trans_id, is_head)),
+            Caught::Pending(fut) => Reply::pending(async move {
+                let outcome = fut.await;
+                self.finish(outcome, trans_id, is_head)
+            }),
+        }
     }
 }
 
@@ -90,7 +106,7 @@ mod tests {
     #[test]
     fn every_response_gets_the_trans_id_headers() {
         let f = filter(Rc::new(Fixed(200)), "-sfx");
-        let resp = block_on(f.call(Request::new("GET", "/x")));
+        let resp = block_on(f.call(Request::new("GET", "/x")).resolve());
         let id = resp.headers.get("X-Trans-Id").unwrap().to_owned();
         assert!(id.starts_with("tx") && id.ends_with("-sfx"), "{id}");
         assert_eq!(
@@ -104,7 +120,7 @@ mod tests {
         let f = filter(Rc::new(Fixed(200)), "");
         let mut req = Request::new("GET", "/x");
         req.headers.append("X-Trans-Id-Extra", "a".repeat(40));
-        let resp = block_on(f.call(req));
+        let resp = block_on(f.call(req).resolve());
         assert!(
             resp.headers
                 .get("x-trans-id")
@@ -116,7 +132,7 @@ mod tests {
     #[test]
     fn a_panic_becomes_a_500_without_details() {
         let f = filter(Rc::new(Panics), "");
-        let resp = block_on(f.call(Request::new("GET", "/x")));
+        let resp = block_on(f.call(Request::new("GET", "/x")).resolve());
         assert_eq!(resp.status, 500);
         match &resp.body {
             ResponseBody::Full(b) => assert_eq!(&b[..], b"An error occurred"),

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use swift_common::http::{BoxFuture, Request, Response, Service};
+use swift_common::http::{Reply, Request, Response, Service};
 
 use crate::pipeline::FilterContext;
 
@@ -25,7 +25,7 @@ pub fn factory(ctx: &FilterContext<'_>, next: Rc<dyn Service>) -> Result<Rc<dyn 
 }
 
 impl Service for Healthcheck {
-    fn call(&self, req: Request) -> BoxFuture<'_, Response> {
+    fn call(&self, req: Request) -> Reply<'_> {
         if req.path_info() != "/healthcheck" {
             return self.next.call(req);
         }
@@ -35,7 +35,7 @@ impl Service for Healthcheck {
             }
             _ => Response::with_body(200, "text/plain", &b"OK"[..]),
         };
-        Box::pin(std::future::ready(resp))
+        Reply::Ready(resp)
     }
 }
 
@@ -51,18 +51,21 @@ mod tests {
             disable_path: None,
         };
         for method in ["GET", "POST", "DELETE", "HEAD"] {
-            let r = block_on(h.call(Request::new(method, "/healthcheck?x=1")));
+            let r = block_on(h.call(Request::new(method, "/healthcheck?x=1")).resolve());
             assert_eq!((r.status, body_of(&r)), (200, "OK".to_string()));
             assert_eq!(r.headers.get("Content-Length"), Some("2"));
             assert_eq!(r.headers.get("Content-Type"), Some("text/plain"));
         }
         assert_eq!(
-            block_on(h.call(Request::new("GET", "/healthcheck/"))).status,
+            block_on(h.call(Request::new("GET", "/healthcheck/")).resolve()).status,
             404
         );
-        assert_eq!(block_on(h.call(Request::new("GET", "/"))).status, 404);
         assert_eq!(
-            block_on(h.call(Request::new("GET", "/health%63heck"))).status,
+            block_on(h.call(Request::new("GET", "/")).resolve()).status,
+            404
+        );
+        assert_eq!(
+            block_on(h.call(Request::new("GET", "/health%63heck")).resolve()).status,
             200
         );
     }
@@ -76,11 +79,11 @@ mod tests {
             disable_path: Some(flag.clone()),
         };
         assert_eq!(
-            block_on(h.call(Request::new("GET", "/healthcheck"))).status,
+            block_on(h.call(Request::new("GET", "/healthcheck")).resolve()).status,
             200
         );
         std::fs::write(&flag, "").unwrap();
-        let r = block_on(h.call(Request::new("GET", "/healthcheck")));
+        let r = block_on(h.call(Request::new("GET", "/healthcheck")).resolve());
         assert_eq!(
             (r.status, body_of(&r)),
             (503, "DISABLED BY FILE".to_string())
@@ -89,7 +92,7 @@ mod tests {
         std::fs::remove_file(&flag).unwrap();
         std::fs::create_dir(&flag).unwrap();
         assert_eq!(
-            block_on(h.call(Request::new("GET", "/healthcheck"))).status,
+            block_on(h.call(Request::new("GET", "/healthcheck")).resolve()).status,
             503
         );
     }

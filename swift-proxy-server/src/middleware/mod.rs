@@ -10,52 +10,47 @@ pub mod proxy_logging;
 /// Stand-ins for the rest of the pipeline, shared by the filters' tests.
 #[cfg(test)]
 pub(crate) mod tests {
-    use swift_common::http::{BoxFuture, Request, Response, ResponseBody, Service};
+    use swift_common::http::{Reply, Request, Response, ResponseBody, Service};
     use swift_common::logging::{Level, LogConfig, Logger, Target};
 
     /// Answers every request with this status.
     pub struct Fixed(pub u16);
     impl Service for Fixed {
-        fn call(&self, _req: Request) -> BoxFuture<'_, Response> {
-            let status = self.0;
-            Box::pin(async move { Response::with_body(status, "text/plain", &b"fixed"[..]) })
+        fn call(&self, _req: Request) -> Reply<'_> {
+            Reply::Ready(Response::with_body(self.0, "text/plain", &b"fixed"[..]))
         }
     }
 
     /// Panics.
     pub struct Panics;
     impl Service for Panics {
-        fn call(&self, _req: Request) -> BoxFuture<'_, Response> {
-            Box::pin(async move { panic!("boom inside the app") })
+        fn call(&self, _req: Request) -> Reply<'_> {
+            Reply::pending(async move { panic!("boom inside the app") })
         }
     }
 
     /// Copies the request headers into the response and adds an internal one.
     pub struct Echo;
     impl Service for Echo {
-        fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-            Box::pin(async move {
-                let mut r = Response::new(200);
-                for (k, v) in req.headers.iter() {
-                    r.headers.append(k, v);
-                }
-                r.headers.append("X-Backend-Internal", "1");
-                r
-            })
+        fn call(&self, req: Request) -> Reply<'_> {
+            let mut r = Response::new(200);
+            for (k, v) in req.headers.iter() {
+                r.headers.append(k.to_owned(), v.to_owned());
+            }
+            r.headers.append("X-Backend-Internal", "1");
+            Reply::Ready(r)
         }
     }
 
     /// Reports each request header back as `Seen-<name>`.
     pub struct Inspect;
     impl Service for Inspect {
-        fn call(&self, req: Request) -> BoxFuture<'_, Response> {
-            Box::pin(async move {
-                let mut r = Response::new(200);
-                for (k, v) in req.headers.iter() {
-                    r.headers.append(format!("Seen-{k}"), v);
-                }
-                r
-            })
+        fn call(&self, req: Request) -> Reply<'_> {
+            let mut r = Response::new(200);
+            for (k, v) in req.headers.iter() {
+                r.headers.append(format!("Seen-{k}"), v.to_owned());
+            }
+            Reply::Ready(r)
         }
     }
 

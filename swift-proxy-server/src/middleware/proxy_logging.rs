@@ -11,7 +11,9 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use swift_common::http::{BoxFuture, Request, Response, Service, catch_unwind_future};
+use swift_common::http::{
+    BodyProgress, Caught, Panic, Reply, Request, Response, Service, call_catching,
+};
 use swift_common::logging::Logger;
 use swift_common::time::{Utc, unix_now};
 
@@ -348,7 +350,7 @@ impl Inner {
             client_ip: req.client_ip(),
             remote_addr: req.remote_addr.ip().to_string(),
             domain,
-            method: req.method.clone(),
+            method: req.method.to_string(),
             path,
             protocol: req.version.as_str(),
             referer: header("referer"),
@@ -479,58 +481,86 @@ fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
     }
 }
 
-impl Service for ProxyLogging {
-    fn call(&self, mut req: Request) -> BoxFuture<'_, Response> {
-        if req.env.access_log_made {
-            return self.next.call(req);
-        }
-        req.env.access_log_made = true;
-        let info = self.inner.capture(&req);
-        let progress = req.body.progress();
+impl ProxyLogging {
+    /// Arrange for the access line once the response is sent; log a panic
+    /// (as status 500) at once and let it go on to catch_errors.
+    fn finish(&self, outcome: Result<Response, Panic>, pending: PendingLine) -> Response {
+        let PendingLine {
+            info,
+            progress,
+            is_head,
+            start,
+        } = pending;
         let inner = self.inner.clone();
-        let is_head = req.method == "HEAD";
-        Box::pin(async move {
-            let start = unix_now();
-            match catch_unwind_future(self.next.call(req)).await {
-                Ok(mut resp) => {
-                    let wire = resp.status;
-                    resp.on_complete(move |c| {
-                        // A client that went away mid-request or mid-response: 499.
-                        let status = if progress.client_disconnected() || !c.complete {
-                            499
-                        } else {
-                            wire
-                        };
-                        let out = Outcome {
-                            status_int: status,
-                            wire_status_int: wire,
-                            bytes_recvd: progress.bytes_received(),
-                            bytes_sent: if is_head { 0 } else { c.bytes_sent },
-                            start,
-                            end: unix_now(),
-                        };
-                        inner
-                            .logger
-                            .info(format_args!("{}", inner.line(&info, &out)));
-                    });
-                    resp
-                }
-                Err(panic) => {
+        match outcome {
+            Ok(mut resp) => {
+                let wire = resp.status;
+                resp.on_complete(move |c| {
+                    // A client that went away mid-request or mid-response: 499.
+                    let status = if progress.client_disconnected() || !c.complete {
+                        499
+                    } else {
+                        wire
+                    };
                     let out = Outcome {
-                        status_int: 500,
-                        wire_status_int: 500,
+                        status_int: status,
+                        wire_status_int: wire,
                         bytes_recvd: progress.bytes_received(),
-                        bytes_sent: 0,
+                        bytes_sent: if is_head { 0 } else { c.bytes_sent },
                         start,
                         end: unix_now(),
                     };
                     inner
                         .logger
                         .info(format_args!("{}", inner.line(&info, &out)));
-                    std::panic::resume_unwind(panic)
-                }
+                });
+                resp
             }
-        })
+            Err(panic) => {
+                let out = Outcome {
+                    status_int: 500,
+                    wire_status_int: 500,
+                    bytes_recvd: progress.bytes_received(),
+                    bytes_sent: 0,
+                    start,
+                    end: unix_now(),
+                };
+                inner
+                    .logger
+                    .info(format_args!("{}", inner.line(&info, &out)));
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+}
+
+/// What the access line needs that is known before the request goes down.
+struct PendingLine {
+    info: RequestInfo,
+    progress: BodyProgress,
+    is_head: bool,
+    start: f64,
+}
+
+impl Service for ProxyLogging {
+    fn call(&self, mut req: Request) -> Reply<'_> {
+        if req.env.access_log_made {
+            return self.next.call(req);
+        }
+        req.env.access_log_made = true;
+        let pending = PendingLine {
+            info: self.inner.capture(&req),
+            progress: req.body.progress(),
+            is_head: req.method == "HEAD",
+            start: unix_now(),
+        };
+        match call_catching(&*self.next, req) {
+            Caught::Ready(outcome) => Reply::Ready(self.finish(outcome, pending)),
+            Caught::Pending(fut) => Reply::pending(async move {
+                let outcome = fut.await;
+                self.finish(outcome, pending)
+            }),
+        }
     }
 }
 
