@@ -225,7 +225,6 @@ pub struct Reexec<'a> {
 pub struct Supervisor<'a> {
     /// How many workers (at least 1; `workers = 0` never gets here).
     pub workers: usize,
-    pub listener: TcpListener,
     /// Who workers run as; `None` keeps the current user.
     pub user: Option<TargetUser>,
     pub logger: Logger,
@@ -238,8 +237,6 @@ pub struct Supervisor<'a> {
     pub worker_main: &'a dyn Fn(WorkerArgs) -> i32,
     /// How to reload on SIGUSR1.
     pub reexec: Reexec<'a>,
-    /// What a previous image handed over (seamless reload).
-    pub inherited: Inherited,
 }
 
 /// Why the master could not run or start.
@@ -292,20 +289,8 @@ enum Phase {
     },
 }
 
-/// The supervisor's settings without the parts the master owns.
-struct Settings<'a> {
-    workers: usize,
-    user: Option<TargetUser>,
-    logger: Logger,
-    notifier: Notifier,
-    stale_worker_timeout: Duration,
-    keep_stderr: bool,
-    worker_main: &'a dyn Fn(WorkerArgs) -> i32,
-    reexec: Reexec<'a>,
-}
-
 struct Master<'a, 'b> {
-    cfg: &'b Settings<'a>,
+    cfg: &'b Supervisor<'a>,
     me: Pid,
     workers: Vec<Worker>,
     /// A previous image's workers, serving until ours are ready.
@@ -324,44 +309,32 @@ struct Master<'a, 'b> {
     reload_pending: bool,
 }
 
-impl<'a> Supervisor<'a> {
+impl Supervisor<'_> {
     /// Supervise only what a previous image handed over (its workers keep
     /// serving), because this image's config does not load. A SIGUSR1 tries
     /// the reload again; SIGTERM or SIGHUP stops the old workers and exits.
-    pub fn run_degraded(mut self) -> Result<i32, SupervisorError> {
-        self.workers = 0;
-        self.start(true)
+    pub fn run_degraded(
+        &self,
+        listener: TcpListener,
+        inherited: Inherited,
+    ) -> Result<i32, SupervisorError> {
+        self.start(listener, inherited, true)
     }
 
-    /// Run the master until it stops. Returns the exit code (0 after a
-    /// signal-driven stop); an error means the server never became ready.
-    pub fn run(self) -> Result<i32, SupervisorError> {
-        self.start(false)
+    /// Run the master on `listener` until it stops, taking over what a
+    /// previous image handed over (`inherited`, empty on a first start).
+    /// Returns the exit code (0 after a signal-driven stop); an error means
+    /// the server never became ready.
+    pub fn run(&self, listener: TcpListener, inherited: Inherited) -> Result<i32, SupervisorError> {
+        self.start(listener, inherited, false)
     }
 
-    fn start(self, degraded: bool) -> Result<i32, SupervisorError> {
-        let Supervisor {
-            workers,
-            listener,
-            user,
-            logger,
-            notifier,
-            stale_worker_timeout,
-            keep_stderr,
-            worker_main,
-            reexec,
-            inherited,
-        } = self;
-        let cfg = Settings {
-            workers,
-            user,
-            logger,
-            notifier,
-            stale_worker_timeout,
-            keep_stderr,
-            worker_main,
-            reexec,
-        };
+    fn start(
+        &self,
+        listener: TcpListener,
+        inherited: Inherited,
+        degraded: bool,
+    ) -> Result<i32, SupervisorError> {
         // A re-executed master inherits the blocked mask, so a signal sent
         // during the exec waits in the queue instead of killing us.
         let sfd = signals::block_and_open(signals::MASTER_SIGNALS)?;
@@ -378,7 +351,7 @@ impl<'a> Supervisor<'a> {
             })
             .collect();
         let mut master = Master {
-            cfg: &cfg,
+            cfg: self,
             me: nix::unistd::getpid(),
             workers: Vec::new(),
             previous: inherited.old_workers,
@@ -410,7 +383,8 @@ impl<'a> Supervisor<'a> {
             None if reload => {}
             None => master.capture = Some(CapturePipes::new()?),
         }
-        for _ in 0..cfg.workers {
+        let workers = if degraded { 0 } else { self.workers };
+        for _ in 0..workers {
             master.spawn(&sfd)?;
         }
         master.run(&sfd)

@@ -228,7 +228,6 @@ fn keep_old_workers(
     let never = |_: WorkerArgs| 2;
     let supervisor = Supervisor {
         workers: 0,
-        listener: std::net::TcpListener::from(fd),
         user: None,
         logger: logger.clone(),
         notifier,
@@ -241,9 +240,8 @@ fn keep_old_workers(
             listen_name: name,
             check: &check,
         },
-        inherited,
     };
-    match supervisor.run_degraded() {
+    match supervisor.run_degraded(std::net::TcpListener::from(fd), inherited) {
         Ok(code) => code,
         Err(e) => {
             logger.error(format_args!("{e}"));
@@ -406,7 +404,6 @@ fn serve(p: Prepared, listener: std::net::TcpListener, reload: Reload<'_>) -> Re
     let worker = |args: WorkerArgs| worker_main(args, &p, None);
     let supervisor = Supervisor {
         workers: p.workers,
-        listener,
         user: p.user.clone(),
         logger: p.logger.clone(),
         notifier,
@@ -414,9 +411,10 @@ fn serve(p: Prepared, listener: std::net::TcpListener, reload: Reload<'_>) -> Re
         keep_stderr,
         worker_main: &worker,
         reexec,
-        inherited: reload.inherited,
     };
-    supervisor.run().map_err(Fatal::from)
+    supervisor
+        .run(listener, reload.inherited)
+        .map_err(Fatal::from)
 }
 
 /// `workers = 0`: serve in this process. A SIGUSR1 checks the new config,
