@@ -1208,4 +1208,35 @@ mod tests {
             p.contains("Error code explanation: 400 - Bad request syntax or unsupported method.")
         );
     }
+
+    proptest::proptest! {
+        /// No request head, however malformed, makes the parser panic.
+        #[test]
+        fn no_head_makes_the_parser_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let c = cfg();
+            if let Ok(Some((len, lines))) = check_head(&bytes, &c) {
+                let _ = parse_head(&bytes[..len], lines);
+            }
+        }
+
+        /// Nor does a near-HTTP one (a request line and header-like lines).
+        #[test]
+        fn no_near_http_head_makes_the_parser_panic(
+            method in "[A-Z]{0,8}",
+            target in "[ -~]{0,40}",
+            version in "(HTTP/[0-9.]{0,5}|[ -~]{0,10})",
+            headers in proptest::collection::vec(("[ -~]{0,20}", "[ -~\u{80}-\u{ff}]{0,30}"), 0..12),
+            sep in "(\r\n|\n)",
+        ) {
+            let mut head = format!("{method} {target} {version}{sep}");
+            for (k, v) in &headers {
+                head.push_str(&format!("{k}: {v}{sep}"));
+            }
+            head.push_str(&sep);
+            let c = cfg();
+            if let Ok(Some((len, lines))) = check_head(head.as_bytes(), &c) {
+                let _ = parse_head(&head.as_bytes()[..len], lines);
+            }
+        }
+    }
 }
