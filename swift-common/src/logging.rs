@@ -575,4 +575,38 @@ mod tests {
             b"<131>x: y\0".to_vec()
         );
     }
+
+    #[test]
+    fn udp_syslog_gets_the_datagram_python_sends() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let port = sock.local_addr().unwrap().port().to_string();
+        let c = conf(&[
+            ("log_udp_host", "127.0.0.1"),
+            ("log_udp_port", port.as_str()),
+            ("log_facility", "LOG_LOCAL2"),
+            ("log_name", "udp-test"),
+        ]);
+        let cfg = LogConfig::from_conf(&c, "", "x").unwrap();
+        let logger = Logger::open(&cfg, None).unwrap();
+        logger.warning(format_args!("two\nlines"));
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).unwrap();
+        // LOCAL2 = 18, WARNING = 4: 18 * 8 + 4 = 148.
+        assert_eq!(&buf[..n], b"<148>udp-test: two#012lines\0");
+    }
+
+    #[test]
+    fn file_sink_appends_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/proxy.log");
+        let c = conf(&[("log_file", path.to_str().unwrap())]);
+        let logger =
+            Logger::open(&LogConfig::from_conf(&c, "", "proxy-server").unwrap(), None).unwrap();
+        logger.notice(format_args!("hello"));
+        logger.debug(format_args!("hidden at INFO"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with(" proxy-server: hello\n"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+    }
 }

@@ -262,4 +262,27 @@ mod tests {
         assert!(s.keepalive().unwrap());
         assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(123));
     }
+
+    #[test]
+    fn bind_ip_may_be_a_host_name() {
+        let cfg = BindConfig {
+            bind_ip: "localhost".into(),
+            bind_port: 0,
+            backlog: 16,
+            bind_timeout: Duration::from_secs(1),
+            keep_idle: Duration::from_secs(600),
+        };
+        let l = bind(&cfg).unwrap();
+        assert!(l.local_addr().unwrap().ip().is_loopback());
+        let bad = BindConfig {
+            bind_ip: "no-such-host.invalid".into(),
+            ..cfg
+        };
+        assert!(
+            bind(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("no-such-host.invalid")
+        );
+    }
 }
