@@ -2,9 +2,11 @@
 # One command for the healthcheck benchmark: ours vs Python Swift vs nginx.
 #
 #   bench/run.sh            full run (3 interleaved rounds, 10 s per load
-#                           point; about 7 minutes), writes bench/RESULTS.md
-#   bench/run.sh --quick    smoke run (1 round, 2 s per point; about 1 minute),
-#                           prints the table, does not touch bench/RESULTS.md
+#                           point, 5 reloads of each kind under load; about
+#                           8 minutes), writes bench/RESULTS.md
+#   bench/run.sh --quick    smoke run (1 round, 2 s per point, 2 reloads of
+#                           each kind; about 1 minute), prints the table,
+#                           does not touch bench/RESULTS.md
 #   bench/run.sh --help     the driver's options
 #
 # What it sets up first (each step is skipped when already done):
