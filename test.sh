@@ -12,16 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SWIFT_PY_VERSION=2.38.3
-VENV="$PWD/target/swift-venv"
-if [ ! -f "$VENV/.ready-$SWIFT_PY_VERSION" ]; then
-    echo "test.sh: creating $VENV with Python Swift $SWIFT_PY_VERSION from PyPI (once; cached)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "swift==$SWIFT_PY_VERSION"
-    touch "$VENV/.ready-$SWIFT_PY_VERSION"
-fi
-export SWIFT_VENV="$VENV"
+SWIFT_VENV="$(tests/swift-venv.sh)"
+export SWIFT_VENV
 
 # mandoc lints the man pages (tests/e2e/docs.rs); Debian package, once.
 if ! command -v mandoc >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -56,16 +56,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         || { as_root apt-get update && as_root apt-get install -y --no-install-recommends "${missing[@]}"; }
 fi
 
-# The same venv, version and marker as test.sh.
-SWIFT_PY_VERSION=2.38.3
-VENV="$PWD/target/swift-venv"
-if [ ! -f "$VENV/.ready-$SWIFT_PY_VERSION" ]; then
-    echo "bench/run.sh: creating $VENV with Python Swift $SWIFT_PY_VERSION from PyPI (once; cached)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "swift==$SWIFT_PY_VERSION"
-    touch "$VENV/.ready-$SWIFT_PY_VERSION"
-fi
+# The same venv as test.sh.
+VENV="$(tests/swift-venv.sh)"
 
 echo "bench/run.sh: building our release binaries"
 cargo build --release --locked -p swift-init -p swift-proxy-server --bins
