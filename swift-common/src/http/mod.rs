@@ -21,7 +21,6 @@ pub use message::{
 };
 pub use server::{KeepAlive, ServeOutcome, ServerConfig, serve};
 pub use service::{
-    BoxFuture, CatchUnwind, Caught, Panic, Reply, Service, call_catching, catch_unwind_future,
-    panic_message,
+    BoxFuture, CatchUnwind, Caught, Panic, Reply, Service, call_catching, panic_message,
 };
 pub use trans_id::generate_trans_id;

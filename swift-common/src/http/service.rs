@@ -83,14 +83,7 @@ pub fn call_catching(service: &dyn Service, req: Request) -> Caught<'_> {
     }
 }
 
-/// Run `fut`, turning a panic inside any of its polls into `Err`.
-pub fn catch_unwind_future<F: Future>(fut: F) -> CatchUnwind<Pin<Box<F>>> {
-    CatchUnwind {
-        inner: Box::pin(fut),
-    }
-}
-
-/// See [`catch_unwind_future`].
+/// A future whose panics become `Err`, see [`call_catching`].
 pub struct CatchUnwind<F> {
     inner: F,
 }
