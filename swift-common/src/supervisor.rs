@@ -29,7 +29,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -220,6 +220,51 @@ pub struct Reexec<'a> {
     /// Check the config as it is now on disk; runs in a throwaway child.
     pub check: &'a dyn Fn() -> Result<(), String>,
 }
+
+impl Reexec<'_> {
+    /// Re-execute this process in place with the listening socket on fd 3
+    /// (`LISTEN_FDS`), the fds in `more` after it, and `extra` added to the
+    /// environment (from which any earlier reload's variables are removed).
+    /// Returns only if exec failed.
+    pub fn exec(
+        &self,
+        logger: &Logger,
+        listener: RawFd,
+        more: &[RawFd],
+        extra: Vec<(OsString, OsString)>,
+    ) -> SysError {
+        let me = std::process::id();
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| {
+                let k = k.to_string_lossy();
+                !k.starts_with("LISTEN_") && !k.starts_with("SWIFT_RELOAD_")
+            })
+            .collect();
+        env.push(("LISTEN_PID".into(), me.to_string().into()));
+        env.push(("LISTEN_FDS".into(), "1".into()));
+        env.push(("LISTEN_FDNAMES".into(), self.listen_name.clone().into()));
+        env.extend(extra);
+        let mut keep = vec![listener];
+        keep.extend_from_slice(more);
+        logger.info(format_args!(
+            "Old server PID={me} re'execing as: {:?}",
+            self.argv
+        ));
+        fds::exec_with_fds(&self.path, &self.argv, &env, &keep)
+    }
+}
+
+/// A reload that did not happen: log it, and end the reload for systemd and
+/// swift-init with `READY=1` and the reason (`serving` says what still serves).
+pub fn reload_failed(logger: &Logger, notifier: &Notifier, serving: &str, why: &str) {
+    logger.error(format_args!("Reload failed; {serving}: {why}"));
+    notifier.notify(&format!("READY=1\nSTATUS=Reload failed: {}", one_line(why)));
+}
+
+/// What a failed reload leaves serving, in the log line.
+pub const STILL_SERVING: &str = "still serving with the previous configuration";
+/// Likewise, when the re-executed image could not take over.
+pub const OLD_WORKERS_SERVING: &str = "the previous workers keep serving";
 
 /// The master's settings.
 pub struct Supervisor<'a> {
@@ -793,15 +838,10 @@ impl Master<'_, '_> {
     /// The re-executed image could not start its workers: the old ones keep
     /// serving; report the failure and wait for a better config.
     fn reload_failed_after_exec(&mut self, why: &str) {
-        self.logger().error(format_args!(
-            "Reload failed; the previous workers keep serving: {why}"
-        ));
         self.kill_workers();
         self.respawns.clear();
         self.phase = Phase::Degraded;
-        self.cfg
-            .notifier
-            .notify(&format!("READY=1\nSTATUS=Reload failed: {}", one_line(why)));
+        reload_failed(self.logger(), &self.cfg.notifier, OLD_WORKERS_SERVING, why);
     }
 
     /// Read every worker's status reports.
@@ -929,13 +969,7 @@ impl Master<'_, '_> {
         let notifier = &self.cfg.notifier;
         notifier.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
         if let Err(why) = run_check(self.cfg.reexec.check) {
-            self.logger().error(format_args!(
-                "Reload failed; still serving with the previous configuration: {why}"
-            ));
-            self.cfg.notifier.notify(&format!(
-                "READY=1\nSTATUS=Reload failed: {}",
-                one_line(&why)
-            ));
+            reload_failed(self.logger(), notifier, STILL_SERVING, &why);
             return;
         }
         let Some(listener) = &self.listener else {
@@ -949,18 +983,6 @@ impl Master<'_, '_> {
             .chain(self.previous.iter().copied())
             .map(|p| p.to_string())
             .collect();
-        let re = &self.cfg.reexec;
-        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| {
-                let k = k.to_string_lossy();
-                !k.starts_with("LISTEN_") && !k.starts_with("SWIFT_RELOAD_")
-            })
-            .collect();
-        let mut keep = vec![listener.as_raw_fd()];
-        env.push(("LISTEN_PID".into(), self.me.to_string().into()));
-        env.push(("LISTEN_FDS".into(), "1".into()));
-        env.push(("LISTEN_FDNAMES".into(), re.listen_name.clone().into()));
-        env.push((ENV_OLD_WORKERS.into(), old.join(",").into()));
         let now = Instant::now();
         let stale: Vec<String> = self
             .stale
@@ -974,24 +996,22 @@ impl Master<'_, '_> {
                 )
             })
             .collect();
-        env.push((ENV_STALE_WORKERS.into(), stale.join(",").into()));
+        let mut extra: Vec<(OsString, OsString)> = vec![
+            (ENV_OLD_WORKERS.into(), old.join(",").into()),
+            (ENV_STALE_WORKERS.into(), stale.join(",").into()),
+        ];
+        let mut more = Vec::new();
         if let [(out, _, _), (err, _, _)] = self.readers.as_slice() {
-            keep.push(out.as_raw_fd());
-            keep.push(err.as_raw_fd());
+            more.push(out.as_raw_fd());
+            more.push(err.as_raw_fd());
             let (a, b) = (fds::LISTEN_FDS_START + 1, fds::LISTEN_FDS_START + 2);
-            env.push((ENV_CAPTURE_FDS.into(), format!("{a},{b}").into()));
+            extra.push((ENV_CAPTURE_FDS.into(), format!("{a},{b}").into()));
         }
-        self.logger().info(format_args!(
-            "Old server PID={} re'execing as: {:?}",
-            self.me, re.argv
-        ));
-        let err = fds::exec_with_fds(&re.path, &re.argv, &env, &keep);
-        self.logger().error(format_args!(
-            "Reload failed; still serving with the previous configuration: {err}"
-        ));
-        self.cfg
-            .notifier
-            .notify(&format!("READY=1\nSTATUS=Reload failed: {err}"));
+        let err = self
+            .cfg
+            .reexec
+            .exec(self.logger(), listener.as_raw_fd(), &more, extra);
+        reload_failed(self.logger(), notifier, STILL_SERVING, &err.to_string());
     }
 
     fn check_timers(&mut self, sfd: &SignalFd) -> Result<(), SupervisorError> {

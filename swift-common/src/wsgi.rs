@@ -14,7 +14,6 @@
 //! up) and exit status 1. The app itself is supplied by the binary through
 //! [`AppFactory`].
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -31,7 +30,8 @@ use crate::http::{ServerConfig, Service};
 use crate::logging::{self, LogConfig, Logger};
 use crate::net::{self, BindConfig, tls};
 use crate::supervisor::{
-    CaptureReaders, Inherited, Readiness, Ready, Reexec, Supervisor, WorkerArgs,
+    CaptureReaders, Inherited, OLD_WORKERS_SERVING, Readiness, Ready, Reexec, STILL_SERVING,
+    Supervisor, WorkerArgs, reload_failed,
 };
 use crate::sys::notify::Notifier;
 use crate::sys::privileges::TargetUser;
@@ -216,14 +216,8 @@ fn keep_old_workers(
         };
         Logger::open(&cfg, None).unwrap_or_else(|_| Logger::console_only(app.app_section(), None))
     });
-    logger.error(format_args!(
-        "Reload failed; the previous workers keep serving: {why}"
-    ));
     let notifier = Notifier::from_env();
-    notifier.notify(&format!(
-        "READY=1\nSTATUS=Reload failed: {}",
-        why.replace('\n', " ")
-    ));
+    reload_failed(&logger, &notifier, OLD_WORKERS_SERVING, why);
     let check = || check(options, app);
     let never = |_: WorkerArgs| 2;
     let supervisor = Supervisor {
@@ -429,22 +423,7 @@ fn in_process_main(args: WorkerArgs, p: &Prepared, reexec: &Reexec<'_>) -> i32 {
         return code;
     }
     let Some(listener) = keep else { return 1 };
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| {
-            let k = k.to_string_lossy();
-            !k.starts_with("LISTEN_") && !k.starts_with("SWIFT_RELOAD_")
-        })
-        .collect();
-    env.push(("LISTEN_PID".into(), std::process::id().to_string().into()));
-    env.push(("LISTEN_FDS".into(), "1".into()));
-    env.push(("LISTEN_FDNAMES".into(), reexec.listen_name.clone().into()));
-    p.logger.info(format_args!(
-        "Old server PID={} re'execing as: {:?}",
-        std::process::id(),
-        reexec.argv
-    ));
-    let err =
-        crate::sys::fds::exec_with_fds(&reexec.path, &reexec.argv, &env, &[listener.as_raw_fd()]);
+    let err = reexec.exec(&p.logger, listener.as_raw_fd(), &[], Vec::new());
     p.logger.error(format_args!("Reload failed: {err}"));
     1
 }
@@ -631,13 +610,7 @@ async fn run_worker(
                     break;
                 }
                 Err(why) => {
-                    p.logger.error(format_args!(
-                        "Reload failed; still serving with the previous configuration: {why}"
-                    ));
-                    notifier.notify(&format!(
-                        "READY=1\nSTATUS=Reload failed: {}",
-                        why.replace('\n', " ")
-                    ));
+                    reload_failed(&p.logger, &notifier, STILL_SERVING, &why);
                     continue;
                 }
             }
