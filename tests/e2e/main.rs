@@ -9,3 +9,4 @@ mod reload;
 mod swift_init;
 mod swift_init_diff;
 mod swift_init_interop;
+mod swift_venv;

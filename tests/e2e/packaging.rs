@@ -590,6 +590,9 @@ mount -t tmpfs tmpfs "$OV"
 mkdir "$OV/upper" "$OV/work" "$OV/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$OV/upper,workdir=$OV/work" "$OV/root"
 R=$OV/root
+# Whatever the host has at /etc/swift (a directory, a symlink to a folder
+# outside the overlay) is not this test's: the package meets none.
+rm -rf "$R/etc/swift"
 mount --rbind /dev "$R/dev"
 mount -t proc proc "$R/proc"
 mount -t tmpfs tmpfs "$R/run"
@@ -621,9 +624,7 @@ if [ "$had_user" = no ]; then
     [ "$(id -u swift)" -lt 1000 ] || fail "not a system user: $entry"
     [ "$(id -gn swift)" = swift ] || fail "group: $(id -gn swift)"
 fi
-if [ "$ETC_SWIFT_EXISTED" = no ]; then
-    [ "$(stat -c '%U:%G %a' /etc/swift)" = "root:swift 750" ] || fail "/etc/swift: $(stat -c '%U:%G %a' /etc/swift)"
-fi
+[ "$(stat -c '%U:%G %a' /etc/swift)" = "root:swift 750" ] || fail "/etc/swift: $(stat -c '%U:%G %a' /etc/swift)"
 [ "$(stat -c '%U:%G %a' /run/swift)" = "swift:swift 755" ] || fail "/run/swift: $(stat -c '%U:%G %a' /run/swift)"
 [ -x /usr/bin/swift-init ] && [ -x /usr/bin/swift-proxy-server ] || fail "binaries"
 man -w swift-init >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man -w swift-init"
@@ -663,6 +664,18 @@ getent passwd swift >/dev/null || fail "purge deleted the swift user"
 getent group swift >/dev/null || fail "purge deleted the swift group"
 [ -f /etc/swift/swift.conf ] || fail "purge deleted /etc/swift/swift.conf"
 [ "$(dpkg-query -W -f '${db:Status-Status}' swift-rs 2>/dev/null || true)" != installed ] || fail "still installed"
+
+# /etc/swift as a symlink to a folder that is not there: installed and
+# configured all the same, with one line saying what the operator must do.
+rm -rf /etc/swift
+ln -s /srv/not-mounted/swift /etc/swift
+out=$(dpkg -i "$DEB" 2>&1) || fail "install over a dangling /etc/swift: $out"
+echo "$out" | grep -q "swift-rs: /etc/swift is a symlink to /srv/not-mounted/swift, which does not exist" \
+    || fail "no message for the dangling /etc/swift: $out"
+[ "$(dpkg-query -W -f '${Status}' swift-rs)" = "install ok installed" ] || fail "dangling /etc/swift: $(dpkg-query -W -f '${Status}' swift-rs)"
+[ "$(readlink /etc/swift)" = /srv/not-mounted/swift ] || fail "the /etc/swift symlink was changed"
+dpkg --purge swift-rs >/dev/null || fail "dpkg --purge after the dangling /etc/swift"
+echo "dangling /etc/swift: reported"
 
 # Stand-ins for the packages we must not overwrite, with their paths.
 fake() {
@@ -759,16 +772,10 @@ fn real_install_remove_and_purge_in_a_throwaway_overlay() {
     // The workers log as the swift user: the socket must take their lines.
     std::fs::set_permissions(&syslog.path, std::fs::Permissions::from_mode(0o666)).unwrap();
     let port = free_port();
-    let etc_swift_existed = if Path::new("/etc/swift").exists() {
-        "yes"
-    } else {
-        "no"
-    };
     let env = |c: &mut Command| {
         c.env("SHARED", &shared)
             .env("DEB", &deb_in)
             .env("PORT", port.to_string())
-            .env("ETC_SWIFT_EXISTED", etc_swift_existed)
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("LC_ALL", "C");
     };

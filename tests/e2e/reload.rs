@@ -566,8 +566,7 @@ fn swift_reload(args: &[&str]) -> Out {
 }
 
 fn python_swift_reload(args: &[&str]) -> Out {
-    let venv = swift_tests::swift_venv();
-    run_out(Command::new(venv.join("bin/swift-reload")).args(args))
+    run_out(swift_tests::python_swift("swift-reload").args(args))
 }
 
 #[test]

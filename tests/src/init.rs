@@ -302,19 +302,23 @@ impl Layout {
         std::os::unix::fs::symlink(target, self.bin.join(name)).expect("symlink");
     }
 
-    /// The `PATH` every swift-init run here gets: bin/ first.
-    fn path_var(&self) -> String {
-        format!("{}:/usr/bin:/bin", self.bin.display())
+    /// The environment every swift-init run here gets, ours and Python's
+    /// alike: nothing inherited, `PATH` with bin/ first, and Python's own
+    /// warnings silenced ([`crate::quiet_python`]) for the Python servers
+    /// either may start.
+    fn clean_env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        crate::quiet_python(
+            cmd.env_clear()
+                .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display())),
+        )
     }
 
     /// Our swift-init (the copy in `bin/`) with a clean environment: only
     /// `PATH` (bin/ first); no `--swift-dir` or `-r` added.
     pub fn ours_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bin.join("swift-init"));
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", self.path_var())
-            .current_dir(&self.root);
+        cmd.args(args).current_dir(&self.root);
+        self.clean_env(&mut cmd);
         cmd
     }
 
@@ -327,9 +331,8 @@ impl Layout {
             .arg(&self.etc)
             .arg("-r")
             .arg(&self.run)
-            .env_clear()
-            .env("PATH", self.path_var())
             .current_dir(&self.root);
+        self.clean_env(&mut cmd);
         run_out(&mut cmd)
     }
 
@@ -353,9 +356,8 @@ impl Layout {
             .args(args)
             .arg("-r")
             .arg(&self.run)
-            .env_clear()
-            .env("PATH", self.path_var())
             .current_dir(&self.root);
+        self.clean_env(&mut cmd);
         run_out(&mut cmd)
     }
 

@@ -61,6 +61,23 @@ pub fn swift_venv() -> PathBuf {
     venv
 }
 
+/// A command running `bin/<name>` of the Python Swift venv, quiet
+/// ([`quiet_python`]).
+pub fn python_swift(name: &str) -> Command {
+    let mut cmd = Command::new(swift_venv().join("bin").join(name));
+    quiet_python(&mut cmd);
+    cmd
+}
+
+/// Silence Python's own warnings (`PYTHONWARNINGS=ignore`) in `cmd`'s
+/// environment. A dependency's deprecation warning (cryptography's about
+/// DSA once printed eight lines per command) is not Swift's behaviour, and
+/// must not show up as a difference in the differential tests; what Swift
+/// itself prints is unaffected. Call it after any `env_clear()`.
+pub fn quiet_python(cmd: &mut Command) -> &mut Command {
+    cmd.env("PYTHONWARNINGS", "ignore")
+}
+
 /// A loopback port that was free a moment ago. The listener is closed before
 /// returning, so a server can bind it; tests that can use port 0 should.
 pub fn free_port() -> u16 {

@@ -132,7 +132,7 @@ impl Server {
 
     /// Start Python Swift's `swift-<name>` from the venv on `conf`.
     pub fn start_python(binary: &str, conf: &Path, port: u16) -> Server {
-        let mut cmd = Command::new(crate::swift_venv().join("bin").join(binary));
+        let mut cmd = crate::python_swift(binary);
         cmd.arg(conf);
         Self::spawn(cmd, port).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -192,7 +192,6 @@ impl Server {
 /// `dir`, built with the venv's swift-ring-builder: Python Swift's proxy
 /// will not start without them.
 pub fn make_rings(dir: &Path) {
-    let builder = crate::swift_venv().join("bin/swift-ring-builder");
     for ring in ["account", "container", "object"] {
         let file = dir.join(format!("{ring}.builder"));
         for args in [
@@ -201,7 +200,9 @@ pub fn make_rings(dir: &Path) {
             vec!["rebalance"],
         ] {
             let out = crate::run(
-                Command::new(&builder).arg(&file).args(&args),
+                crate::python_swift("swift-ring-builder")
+                    .arg(&file)
+                    .args(&args),
                 Duration::from_secs(60),
             );
             // rebalance exits 1 with a warning for a one-device ring; the
