@@ -6,9 +6,11 @@
 //! filters; [`proxy`] is the app at the end of the chain.
 #![forbid(unsafe_code)]
 
+pub mod context;
 pub mod middleware;
 pub mod pipeline;
 pub mod proxy;
+pub mod swob;
 
 use std::rc::Rc;
 

@@ -147,6 +147,60 @@ pub struct Env {
     pub log_info: Vec<String>,
     /// `swift.proxy_access_log_made`.
     pub access_log_made: bool,
+    /// What a server's middleware share beyond the above (Swift's
+    /// `swift.authorize`, `swift.cache`, `swift.infocache`, ...), by type:
+    /// each server crate keeps its own types here.
+    pub ext: Extensions,
+}
+
+/// A small map from type to value, for [`Env::ext`]. Values sit behind
+/// `Rc`, so copying an `Env` for a subrequest is cheap and shares them;
+/// a value that a subrequest must not change is replaced, not mutated.
+#[derive(Clone, Default)]
+pub struct Extensions(Vec<(std::any::TypeId, std::rc::Rc<dyn std::any::Any>)>);
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} extensions", self.0.len())
+    }
+}
+
+impl Extensions {
+    /// The value of type `T`, if one was inserted.
+    pub fn get<T: 'static>(&self) -> Option<&T> {
+        let id = std::any::TypeId::of::<T>();
+        self.0
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+    }
+
+    /// The shared handle of the value of type `T`.
+    pub fn get_rc<T: 'static>(&self) -> Option<std::rc::Rc<T>> {
+        let id = std::any::TypeId::of::<T>();
+        self.0
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+    }
+
+    /// Insert `value`, replacing any earlier value of its type.
+    pub fn insert<T: 'static>(&mut self, value: T) {
+        self.insert_rc(std::rc::Rc::new(value));
+    }
+
+    /// Insert a shared value, replacing any earlier value of its type.
+    pub fn insert_rc<T: 'static>(&mut self, value: std::rc::Rc<T>) {
+        let id = std::any::TypeId::of::<T>();
+        self.0.retain(|(t, _)| *t != id);
+        self.0.push((id, value));
+    }
+
+    /// Remove the value of type `T`.
+    pub fn remove<T: 'static>(&mut self) {
+        let id = std::any::TypeId::of::<T>();
+        self.0.retain(|(t, _)| *t != id);
+    }
 }
 
 /// An HTTP request.
@@ -447,6 +501,24 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert_eq!(h.remove("X-trans-id"), 1);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn extensions_are_found_by_type_and_shared_by_copies() {
+        let mut env = Env::default();
+        env.ext.insert(5u32);
+        env.ext.insert(String::from("a"));
+        env.ext.insert(6u32);
+        assert_eq!(env.ext.get::<u32>(), Some(&6));
+        let copy = env.clone();
+        assert_eq!(copy.ext.get::<String>().map(String::as_str), Some("a"));
+        assert!(std::rc::Rc::ptr_eq(
+            &env.ext.get_rc::<String>().unwrap(),
+            &copy.ext.get_rc::<String>().unwrap()
+        ));
+        env.ext.remove::<String>();
+        assert!(env.ext.get::<String>().is_none());
+        assert!(env.ext.get::<u64>().is_none());
     }
 
     #[test]

@@ -10,14 +10,15 @@
 
 pub mod body;
 pub mod message;
+pub mod quote;
 pub mod server;
 pub mod service;
 pub mod trans_id;
 
 pub use body::{Body, BodyProgress};
 pub use message::{
-    BodyStream, Completion, Env, Headers, Request, Response, ResponseBody, Text, Version, decimal,
-    reason,
+    BodyStream, Completion, Env, Extensions, Headers, Request, Response, ResponseBody, Text,
+    Version, decimal, reason,
 };
 pub use server::{KeepAlive, ServeOutcome, ServerConfig, serve};
 pub use service::{

@@ -2,7 +2,6 @@
 //! 10 hex digits + the quoted `trans_id_suffix`.
 
 use std::cell::Cell;
-use std::fmt::Write as _;
 use std::io::Read;
 
 thread_local! {
@@ -68,19 +67,8 @@ pub fn generate_trans_id(suffix: &str) -> String {
     push_hex(&mut id, r >> 44, 21);
     id.push('-');
     push_hex(&mut id, now, 10);
-    quote_into(&mut id, suffix);
+    super::quote::quote_bytes_into(&mut id, suffix.as_bytes(), "/");
     id
-}
-
-/// Python's `urllib.parse.quote(s)` (safe `/`), appended to `out`.
-pub fn quote_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -280,13 +280,7 @@ pub fn factory(ctx: &FilterContext<'_>, next: Rc<dyn Service>) -> Result<Rc<dyn 
 
 /// Python's `urllib.parse.quote(s, safe)` over the UTF-8 of `s`.
 fn quote(out: &mut String, s: &str, safe: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    swift_common::http::quote::quote_bytes_into(out, s.as_bytes(), safe);
 }
 
 /// Swift's `split_path(path, 1, 4, True)` → (account, container, object)

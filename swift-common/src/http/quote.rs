@@ -1,0 +1,134 @@
+//! URL quoting as Python's `urllib.parse` does it, over bytes: `quote`
+//! (unreserved `A-Za-z0-9_.-~` plus a caller's safe set kept), `unquote`,
+//! and the query-string pair `parse_qsl` / `urlencode` that Swift uses to
+//! re-encode a client's query for a backend.
+//!
+//! Swift's strings are WSGI strings: each char one byte (latin-1). Callers
+//! pass the bytes they mean: `wsgi_bytes` turns a WSGI string back into them.
+
+use std::fmt::Write as _;
+
+/// The bytes a WSGI (latin-1) string stands for. Chars above U+00FF cannot
+/// occur in one; they are replaced by `?`.
+pub fn wsgi_bytes(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
+/// A WSGI string from bytes (each byte one char).
+pub fn bytes_to_wsgi(b: &[u8]) -> String {
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
+/// Python's `quote(bytes, safe)`.
+pub fn quote_bytes_into(out: &mut String, bytes: &[u8], safe: &str) {
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Python's `quote(s, safe)` of a str (its UTF-8).
+pub fn quote(s: &str, safe: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    quote_bytes_into(&mut out, s.as_bytes(), safe);
+    out
+}
+
+/// Python's `quote(s.encode('latin-1'), safe)` of a WSGI string (swob's
+/// `wsgi_quote`).
+pub fn wsgi_quote(s: &str, safe: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    quote_bytes_into(&mut out, &wsgi_bytes(s), safe);
+    out
+}
+
+/// Python's `unquote_to_bytes`: `%XX` decoded, anything else kept.
+pub fn unquote_to_bytes(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Python's `parse_qsl(qs, keep_blank_values=True, encoding='latin-1')`:
+/// `&`-separated pairs, `+` as space, `%XX` decoded; each name and value a
+/// WSGI string. A pair without `=` has an empty value.
+pub fn parse_qsl(qs: &str) -> Vec<(String, String)> {
+    qs.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| bytes_to_wsgi(&unquote_to_bytes(s.replace('+', " ").as_bytes()));
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+/// Python's `urlencode(pairs)` of WSGI strings (`quote_plus`, latin-1).
+pub fn urlencode(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        quote_plus_into(&mut out, &wsgi_bytes(k));
+        out.push('=');
+        quote_plus_into(&mut out, &wsgi_bytes(v));
+    }
+    out
+}
+
+fn quote_plus_into(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if b == b' ' {
+            out.push('+');
+        } else {
+            quote_bytes_into(out, &[b], "");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_keeps_unreserved_and_safe() {
+        assert_eq!(quote("/a b/☃~.-_", "/"), "/a%20b/%E2%98%83~.-_");
+        assert_eq!(quote("a/b", ""), "a%2Fb");
+        assert_eq!(wsgi_quote("\u{e2}\u{98}\u{83}", "/"), "%E2%98%83");
+    }
+
+    #[test]
+    fn query_round_trip_as_python() {
+        let pairs = parse_qsl("format=xml&prefix=a+b%2Fc&&marker&x=%FF");
+        assert_eq!(
+            pairs,
+            vec![
+                ("format".into(), "xml".into()),
+                ("prefix".into(), "a b/c".into()),
+                ("marker".into(), String::new()),
+                ("x".into(), "\u{ff}".into()),
+            ]
+        );
+        assert_eq!(urlencode(&pairs), "format=xml&prefix=a+b%2Fc&marker=&x=%FF");
+        assert_eq!(unquote_to_bytes(b"%4"), b"%4");
+        assert_eq!(unquote_to_bytes(b"%41%"), b"A%");
+    }
+}

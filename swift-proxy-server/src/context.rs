@@ -1,0 +1,172 @@
+//! What the proxy's middleware and controllers share about one client
+//! request, kept in [`Env::ext`]: Swift's environ keys `swift.authorize`
+//! ([`Authorize`]), `swift.cache` ([`SwiftCache`]), `swift.infocache`
+//! ([`InfoCache`]), `REMOTE_USER` ([`RemoteUser`]), `swift_owner`
+//! ([`SwiftOwner`]); and [`subrequest`], Swift's `make_pre_authed_request`.
+//!
+//! Only types and the plumbing between them live here: what is cached, how
+//! users are authorized, how memcached is spoken to, belong to the modules
+//! that own those jobs (`info`, `middleware::tempauth`, `memcache`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use swift_common::http::{BoxFuture, Env, Headers, Request, Response};
+
+/// Why a cache operation failed (memcached down, a timeout, a bad reply).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct CacheError(pub String);
+
+/// A memcache client as Swift's middleware use it: JSON values, keys as
+/// Swift names them (the client hashes them).
+pub trait Memcache {
+    /// The value stored under `key`; `Ok(None)` when there is none.
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, CacheError>>;
+
+    /// Store `value` under `key` for `ttl` (zero: no expiry).
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a serde_json::Value,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Remove `key`.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
+}
+
+/// `swift.cache`: the memcache client the `cache` filter installs.
+#[derive(Clone)]
+pub struct SwiftCache(pub Rc<dyn Memcache>);
+
+/// The cache of `env`, if a `cache` filter put one there.
+pub fn cache(env: &Env) -> Option<Rc<dyn Memcache>> {
+    env.ext.get::<SwiftCache>().map(|c| c.0.clone())
+}
+
+/// What an auth middleware's `authorize` is asked about: the request as
+/// the controller sees it, with the ACL that applies (`req.acl` in Swift:
+/// the container's read or write ACL, once the controller knows it).
+pub struct AuthRequest {
+    pub method: String,
+    /// `PATH_INFO` (a WSGI string: percent-decoded, latin-1).
+    pub path_info: String,
+    pub headers: Headers,
+    pub acl: Option<String>,
+    /// The request's env, for lookups the decision needs (account ACLs).
+    pub env: Env,
+}
+
+/// The answer of `authorize`.
+#[derive(Debug)]
+pub struct AuthOutcome {
+    /// `None`: allowed. `Some`: the response to send instead (401 or 403).
+    pub denied: Option<Response>,
+    /// The caller may see and set owner-only headers (`swift_owner`).
+    pub swift_owner: bool,
+}
+
+impl AuthOutcome {
+    pub fn allowed(swift_owner: bool) -> AuthOutcome {
+        AuthOutcome {
+            denied: None,
+            swift_owner,
+        }
+    }
+
+    pub fn denied(resp: Response) -> AuthOutcome {
+        AuthOutcome {
+            denied: Some(resp),
+            swift_owner: false,
+        }
+    }
+}
+
+/// The function an auth middleware installs (`swift.authorize`).
+pub type AuthorizeFn = dyn Fn(AuthRequest) -> BoxFuture<'static, AuthOutcome>;
+
+/// `swift.authorize`.
+#[derive(Clone)]
+pub struct Authorize(pub Rc<AuthorizeFn>);
+
+/// `REMOTE_USER`: the groups an auth middleware found for the caller,
+/// comma-separated (`test,test:tester,AUTH_test`).
+#[derive(Clone, Debug)]
+pub struct RemoteUser(pub String);
+
+/// `swift_owner`: the caller may see and set owner-only headers.
+#[derive(Clone, Copy, Debug)]
+pub struct SwiftOwner(pub bool);
+
+/// Whether `env` says the caller is the owner.
+pub fn is_swift_owner(env: &Env) -> bool {
+    env.ext.get::<SwiftOwner>().is_some_and(|o| o.0)
+}
+
+/// `swift.infocache`: account and container info found while serving one
+/// client request, shared by all its subrequests. Keys are Swift's cache
+/// keys (`account/AUTH_test`, `container/AUTH_test/c`); values the info as
+/// cached in memcache (JSON, Swift's field names).
+#[derive(Clone, Default)]
+pub struct InfoCache(pub Rc<RefCell<HashMap<String, Rc<serde_json::Value>>>>);
+
+/// The request's info cache, made on first use. Call it on the request's
+/// env before copying the env for a subrequest, so both share one cache.
+pub fn infocache(env: &mut Env) -> InfoCache {
+    if let Some(c) = env.ext.get::<InfoCache>() {
+        return c.clone();
+    }
+    let c = InfoCache::default();
+    env.ext.insert(c.clone());
+    c
+}
+
+/// Swift's `make_pre_authed_request`: a request made by the proxy itself on
+/// behalf of `parent`, not authorized again (no `swift.authorize`), logged
+/// with `source` (`swift.source`), sharing the parent's trans id, cache and
+/// info cache. `path` is a quoted path with an optional query.
+pub fn subrequest(parent: &mut Env, method: &str, path: &str, source: &str) -> Request {
+    infocache(parent);
+    let mut req = Request::new(method, path);
+    req.env = parent.clone();
+    req.env.ext.remove::<Authorize>();
+    req.env.source = Some(source.to_owned());
+    req.env.access_log_made = false;
+    req.env.log_info = Vec::new();
+    req.headers.append("User-Agent", "Swift");
+    req
+}
+
+/// How long a request may wait on memcache for info before going to the
+/// backends anyway.
+pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subrequests_share_the_info_cache_and_are_not_authorized_again() {
+        let mut env = Env::default();
+        env.trans_id = Some("tx1".into());
+        env.ext.insert(Authorize(Rc::new(|_| {
+            Box::pin(async { AuthOutcome::allowed(false) })
+        })));
+        let sub = subrequest(&mut env, "HEAD", "/v1/a", "GET_ACCOUNT_INFO");
+        assert!(sub.env.ext.get::<Authorize>().is_none());
+        assert!(env.ext.get::<Authorize>().is_some());
+        assert_eq!(sub.env.source.as_deref(), Some("GET_ACCOUNT_INFO"));
+        assert_eq!(sub.env.trans_id.as_deref(), Some("tx1"));
+        let a = env.ext.get::<InfoCache>().unwrap().clone();
+        let b = sub.env.ext.get::<InfoCache>().unwrap().clone();
+        a.0.borrow_mut()
+            .insert("k".into(), Rc::new(serde_json::Value::Null));
+        assert!(b.0.borrow().contains_key("k"));
+    }
+}
