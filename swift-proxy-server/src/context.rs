@@ -153,8 +153,10 @@ mod tests {
 
     #[test]
     fn subrequests_share_the_info_cache_and_are_not_authorized_again() {
-        let mut env = Env::default();
-        env.trans_id = Some("tx1".into());
+        let mut env = Env {
+            trans_id: Some("tx1".into()),
+            ..Env::default()
+        };
         env.ext.insert(Authorize(Rc::new(|_| {
             Box::pin(async { AuthOutcome::allowed(false) })
         })));

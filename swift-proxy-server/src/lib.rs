@@ -3,13 +3,26 @@
 //!
 //! [`pipeline`] turns `[pipeline:main]` into a chain of [`Service`]s, adding
 //! the filters Swift requires when they are missing; [`middleware`] holds the
-//! filters; [`proxy`] is the app at the end of the chain.
+//! filters; [`app`] is the app at the end of the chain, routing to the
+//! [`controllers`], which talk to the storage servers through the nodes
+//! [`node_iter`] picks. [`context`] holds what middleware share per request;
+//! [`info`] the account and container info they look up.
 #![forbid(unsafe_code)]
 
+pub mod acl;
+pub mod app;
+pub mod constraints;
 pub mod context;
+pub mod controllers;
+pub mod cors;
+pub mod info;
+pub mod info_registry;
 pub mod middleware;
+pub mod mimetypes;
+pub mod node_iter;
+pub mod pile;
 pub mod pipeline;
-pub mod proxy;
+pub mod pyjson;
 pub mod swob;
 
 use std::rc::Rc;

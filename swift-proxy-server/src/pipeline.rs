@@ -6,6 +6,7 @@
 //! An unknown entry point is an error that names the section and lists what
 //! this proxy supports.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use swift_common::config::{Component, Conf};
@@ -13,8 +14,9 @@ use swift_common::http::Service;
 use swift_common::logging::{LogConfig, Logger};
 use swift_common::wsgi::AppContext;
 
+use crate::app::ProxyApp;
+use crate::info_registry::SwiftInfo;
 use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging};
-use crate::proxy;
 
 /// A filter factory: builds the filter around the next service.
 type FilterFactory = fn(&FilterContext<'_>, Rc<dyn Service>) -> Result<Rc<dyn Service>, String>;
@@ -24,6 +26,8 @@ pub struct FilterContext<'a> {
     /// The filter's section conf (DEFAULT, the section, `set` overrides).
     pub conf: &'a Conf,
     pub app: &'a AppContext<'a>,
+    /// `/info`: a filter registers what it serves here.
+    pub info: &'a Rc<RefCell<SwiftInfo>>,
 }
 
 impl FilterContext<'_> {
@@ -104,14 +108,22 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
         filters.push((f.entry_point.clone(), f.conf.clone()));
     }
     insert_required(&mut filters, &pipeline.global_conf, ctx.logger);
-    let mut service: Rc<dyn Service> = proxy::Proxy::new(&app.conf, ctx)?;
+    let info = Rc::new(RefCell::new(SwiftInfo::default()));
+    let mut service: Rc<dyn Service> = ProxyApp::new(&app.conf, ctx, info.clone())?;
     for (name, conf) in filters.iter().rev() {
         let factory = FILTERS
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, f)| *f)
             .ok_or_else(|| format!("unknown filter {name}"))?;
-        service = factory(&FilterContext { conf, app: ctx }, service)?;
+        service = factory(
+            &FilterContext {
+                conf,
+                app: ctx,
+                info: &info,
+            },
+            service,
+        )?;
     }
     Ok(service)
 }

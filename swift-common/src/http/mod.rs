@@ -9,6 +9,7 @@
 //! Headers Too Large, 431).
 
 pub mod body;
+pub mod client;
 pub mod message;
 pub mod quote;
 pub mod server;

@@ -11,14 +11,44 @@ use std::fmt::Write as _;
 /// The bytes a WSGI (latin-1) string stands for. Chars above U+00FF cannot
 /// occur in one; they are replaced by `?`.
 pub fn wsgi_bytes(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
+    let mut out = Vec::with_capacity(s.len());
+    push_wsgi_bytes(&mut out, s);
+    out
 }
 
-/// A WSGI string from bytes (each byte one char).
+/// Append the bytes of a WSGI string (what goes on the wire for a header).
+pub fn push_wsgi_bytes(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        out.extend(
+            s.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
+    }
+}
+
+/// A WSGI string from bytes (each byte one char; ASCII is the fast path).
 pub fn bytes_to_wsgi(b: &[u8]) -> String {
-    b.iter().map(|&c| char::from(c)).collect()
+    match std::str::from_utf8(b) {
+        Ok(s) if s.is_ascii() => s.to_owned(),
+        _ => b.iter().map(|&c| char::from(c)).collect(),
+    }
+}
+
+/// A WSGI string's bytes read as UTF-8 (Swift's `wsgi_to_str`); `None`
+/// when they are not UTF-8.
+pub fn wsgi_to_str(s: &str) -> Option<String> {
+    if s.is_ascii() {
+        return Some(s.to_owned());
+    }
+    String::from_utf8(wsgi_bytes(s)).ok()
+}
+
+/// A str as a WSGI string (Swift's `str_to_wsgi`): its UTF-8 bytes, each
+/// one char.
+pub fn str_to_wsgi(s: &str) -> String {
+    bytes_to_wsgi(s.as_bytes())
 }
 
 /// Python's `quote(bytes, safe)`.

@@ -465,13 +465,7 @@ fn method_text(m: &str) -> Text {
     }
 }
 
-/// Latin-1 bytes to a string (ASCII is the fast path).
-fn latin1(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) if s.is_ascii() => s.to_owned(),
-        _ => bytes.iter().map(|b| char::from(*b)).collect(),
-    }
-}
+use super::quote::{bytes_to_wsgi as latin1, push_wsgi_bytes as push_latin1};
 
 fn has_token(value: &str, token: &str) -> bool {
     value
@@ -624,18 +618,6 @@ fn push_date(out: &mut Vec<u8>) {
         out.extend_from_slice(cached.1.as_bytes());
         out.extend_from_slice(b"\r\n");
     });
-}
-
-fn push_latin1(out: &mut Vec<u8>, s: &str) {
-    if s.is_ascii() {
-        out.extend_from_slice(s.as_bytes());
-    } else {
-        // Characters beyond latin-1 cannot be sent; replace them.
-        out.extend(
-            s.chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
-        );
-    }
 }
 
 impl Conn {

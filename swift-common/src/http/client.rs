@@ -1,0 +1,773 @@
+//! The HTTP/1.1 client a Swift server uses to talk to another one (Swift's
+//! `bufferedhttp`): one connection per request, request head and body
+//! written by the caller, `Expect: 100-continue` handled, the response head
+//! read with a timeout, and the response body streamed with a timeout on
+//! every read. Never buffers a whole body.
+//!
+//! Header names and values are WSGI strings (latin-1), as everywhere in
+//! the pipeline. What to send and how long to wait is the caller's
+//! business: this module only frames bytes and bounds every wait it makes.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::message::{BodyStream, Headers};
+use super::quote::{bytes_to_wsgi, push_wsgi_bytes};
+
+/// Why a backend exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("connect to {addr} timed out after {timeout:?}")]
+    ConnectTimeout { addr: String, timeout: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what} from {addr} timed out after {timeout:?}")]
+    Timeout {
+        addr: String,
+        what: &'static str,
+        timeout: Duration,
+    },
+    #[error("{what} {addr}: {source}")]
+    Io {
+        addr: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("bad response from {addr}: {message}")]
+    Protocol { addr: String, message: String },
+}
+
+impl ClientError {
+    /// Whether this is a timeout (Swift logs those differently from errors).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ClientError::ConnectTimeout { .. } | ClientError::Timeout { .. }
+        )
+    }
+}
+
+/// Longest response head accepted from a backend.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header lines accepted in a response head.
+const MAX_HEADERS: usize = 256;
+/// Read size for bodies.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// `ip:port`, with brackets for IPv6 (Swift's `Host` header and log form).
+pub fn host_port(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// A response head.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Headers,
+}
+
+/// A connection to one backend, for one request.
+pub struct Connection {
+    stream: TcpStream,
+    /// Bytes read past the response head.
+    rbuf: BytesMut,
+    /// `ip:port` for messages.
+    addr: String,
+    /// The request body goes out chunked.
+    chunked: bool,
+    /// The request method (a HEAD response has no body).
+    method_head: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connect to `ip:port` and send the request head (Swift's
+    /// `http_connect_raw` under `conn_timeout`): `path` already quoted, with
+    /// its query. `Host` is added unless `headers` has one. The body (if
+    /// any) is framed by the caller's `Content-Length` or
+    /// `Transfer-Encoding: chunked`.
+    pub async fn open(
+        ip: &str,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &Headers,
+        conn_timeout: Duration,
+    ) -> Result<Connection, ClientError> {
+        let addr = host_port(ip, port);
+        let connect = async {
+            let stream = match ip.parse::<std::net::IpAddr>() {
+                Ok(a) => TcpStream::connect((a, port)).await,
+                Err(_) => TcpStream::connect((ip, port)).await,
+            };
+            let stream = stream.map_err(|source| ClientError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
+            // Small writes (heads, the last chunk) must not wait for acks.
+            let _ = stream.set_nodelay(true);
+            Ok::<_, ClientError>(stream)
+        };
+        let mut head = Vec::with_capacity(512);
+        head.extend_from_slice(method.as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        if !headers.contains("host") {
+            head.extend_from_slice(b"Host: ");
+            head.extend_from_slice(addr.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        for (k, v) in headers.iter() {
+            push_wsgi_bytes(&mut head, k);
+            head.extend_from_slice(b": ");
+            push_wsgi_bytes(&mut head, v);
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let chunked = headers
+            .get("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let work = async {
+            let mut stream = connect.await?;
+            stream
+                .write_all(&head)
+                .await
+                .map_err(|source| ClientError::Io {
+                    addr: addr.clone(),
+                    what: "sending the request to",
+                    source,
+                })?;
+            Ok::<_, ClientError>(stream)
+        };
+        let stream = tokio::time::timeout(conn_timeout, work)
+            .await
+            .map_err(|_| ClientError::ConnectTimeout {
+                addr: addr.clone(),
+                timeout: conn_timeout,
+            })??;
+        Ok(Connection {
+            stream,
+            rbuf: BytesMut::with_capacity(4096),
+            addr,
+            chunked,
+            method_head: method.eq_ignore_ascii_case("HEAD"),
+        })
+    }
+
+    /// `ip:port` of the backend.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Read a response head within `timeout`. A `100 Continue` is returned
+    /// like any other head; call again for the final one.
+    pub async fn read_head(&mut self, timeout: Duration) -> Result<ResponseHead, ClientError> {
+        let addr = self.addr.clone();
+        tokio::time::timeout(timeout, self.read_head_inner())
+            .await
+            .map_err(|_| ClientError::Timeout {
+                addr,
+                what: "response",
+                timeout,
+            })?
+    }
+
+    async fn read_head_inner(&mut self) -> Result<ResponseHead, ClientError> {
+        loop {
+            if let Some(end) = find_head_end(&self.rbuf) {
+                let raw = self.rbuf.split_to(end);
+                return parse_head(&raw).map_err(|message| ClientError::Protocol {
+                    addr: self.addr.clone(),
+                    message,
+                });
+            }
+            if self.rbuf.len() > MAX_HEAD {
+                return Err(self.protocol("response head too long"));
+            }
+            self.rbuf.reserve(4096);
+            let n = self
+                .stream
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|source| ClientError::Io {
+                    addr: self.addr.clone(),
+                    what: "reading the response from",
+                    source,
+                })?;
+            if n == 0 {
+                return Err(self.protocol(if self.rbuf.is_empty() {
+                    "connection closed before a response"
+                } else {
+                    "connection closed in the response head"
+                }));
+            }
+        }
+    }
+
+    fn protocol(&self, message: &str) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr.clone(),
+            message: message.to_owned(),
+        }
+    }
+
+    /// Send a piece of the request body within `timeout` (chunk-framed when
+    /// the request is chunked). Empty pieces send nothing.
+    pub async fn send(&mut self, data: &[u8], timeout: Duration) -> Result<(), ClientError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let addr = self.addr.clone();
+        let chunked = self.chunked;
+        let stream = &mut self.stream;
+        let work = async {
+            if chunked {
+                let size = format!("{:x}\r\n", data.len());
+                stream.write_all(size.as_bytes()).await?;
+                stream.write_all(data).await?;
+                stream.write_all(b"\r\n").await
+            } else {
+                stream.write_all(data).await
+            }
+        };
+        bounded_io(&addr, "sending the body to", timeout, work).await
+    }
+
+    /// End the request body (the last chunk of a chunked body).
+    pub async fn finish(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        if !self.chunked {
+            return Ok(());
+        }
+        let addr = self.addr.clone();
+        let stream = &mut self.stream;
+        bounded_io(
+            &addr,
+            "ending the body to",
+            timeout,
+            stream.write_all(b"0\r\n\r\n"),
+        )
+        .await
+    }
+
+    /// The response body that follows `head`, read with `timeout` per read.
+    pub fn into_body(self, head: &ResponseHead, timeout: Duration) -> ResponseBody {
+        let framing =
+            if self.method_head || head.status < 200 || head.status == 204 || head.status == 304 {
+                Framing::Done
+            } else if head
+                .headers
+                .get("transfer-encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+            {
+                Framing::ChunkSize
+            } else if let Some(n) = head
+                .headers
+                .get("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                Framing::Length(n)
+            } else {
+                Framing::Close
+            };
+        ResponseBody {
+            conn: Some(self),
+            framing,
+            timeout,
+        }
+    }
+}
+
+async fn bounded_io(
+    addr: &str,
+    what: &'static str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = io::Result<()>>,
+) -> Result<(), ClientError> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(ClientError::Io {
+            addr: addr.to_owned(),
+            what,
+            source,
+        }),
+        Err(_) => Err(ClientError::Timeout {
+            addr: addr.to_owned(),
+            what,
+            timeout,
+        }),
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4)
+}
+
+fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    match resp.parse(raw) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err("incomplete response head".into()),
+        Err(e) => return Err(format!("unparsable response head: {e}")),
+    }
+    let status = resp.code.ok_or("no status code")?;
+    let reason = resp.reason.unwrap_or("").to_owned();
+    let mut headers = Headers::with_capacity(resp.headers.len());
+    for h in resp.headers.iter() {
+        headers.append(h.name.to_owned(), bytes_to_wsgi(h.value));
+    }
+    Ok(ResponseHead {
+        status,
+        reason,
+        headers,
+    })
+}
+
+/// How the rest of a response body is framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers,
+    Close,
+    Done,
+}
+
+/// A response body being read from a backend.
+pub struct ResponseBody {
+    conn: Option<Connection>,
+    framing: Framing,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("framing", &self.framing)
+            .finish()
+    }
+}
+
+impl ResponseBody {
+    /// An already complete, empty body.
+    pub fn empty() -> ResponseBody {
+        ResponseBody {
+            conn: None,
+            framing: Framing::Done,
+            timeout: Duration::ZERO,
+        }
+    }
+
+    /// Whether the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        self.framing == Framing::Done
+    }
+
+    /// The next piece of the body (`None` at its end), each read bounded by
+    /// the body's timeout. The connection closes at the end or on error.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        let timeout = self.timeout;
+        let r = match tokio::time::timeout(timeout, self.next_piece()).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                addr: self.addr(),
+                what: "body read",
+                timeout,
+            }),
+        };
+        if !matches!(r, Ok(Some(_))) {
+            self.framing = Framing::Done;
+            self.conn = None;
+        }
+        r
+    }
+
+    /// Read and drop the rest of the body, reading at most `limit` bytes
+    /// (Swift's `drain_and_close`); the connection closes either way.
+    pub async fn drain(&mut self, limit: u64) {
+        let mut read = 0u64;
+        while read < limit {
+            match self.chunk().await {
+                Ok(Some(b)) => read += b.len() as u64,
+                _ => break,
+            }
+        }
+        self.conn = None;
+        self.framing = Framing::Done;
+    }
+
+    /// The whole body, refusing more than `limit` bytes.
+    pub async fn to_bytes(&mut self, limit: usize) -> Result<Bytes, ClientError> {
+        let mut out = BytesMut::new();
+        while let Some(piece) = self.chunk().await? {
+            if out.len() + piece.len() > limit {
+                let addr = self.addr();
+                self.conn = None;
+                self.framing = Framing::Done;
+                return Err(ClientError::Protocol {
+                    addr,
+                    message: format!("response body over {limit} bytes"),
+                });
+            }
+            out.extend_from_slice(&piece);
+        }
+        Ok(out.freeze())
+    }
+
+    fn addr(&self) -> String {
+        self.conn
+            .as_ref()
+            .map_or_else(String::new, |c| c.addr.clone())
+    }
+
+    async fn fill(&mut self) -> Result<usize, ClientError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(0);
+        };
+        if conn.rbuf.capacity() - conn.rbuf.len() < READ_CHUNK / 2 {
+            conn.rbuf.reserve(READ_CHUNK);
+        }
+        conn.stream
+            .read_buf(&mut conn.rbuf)
+            .await
+            .map_err(|source| ClientError::Io {
+                addr: conn.addr.clone(),
+                what: "reading the body from",
+                source,
+            })
+    }
+
+    fn buffered(&self) -> usize {
+        self.conn.as_ref().map_or(0, |c| c.rbuf.len())
+    }
+
+    fn truncated(&self) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr(),
+            message: "connection closed in the body".into(),
+        }
+    }
+
+    async fn line(&mut self) -> Result<Bytes, ClientError> {
+        loop {
+            if let Some(conn) = self.conn.as_mut()
+                && let Some(pos) = memchr::memchr(b'\n', &conn.rbuf)
+            {
+                let mut line = conn.rbuf.split_to(pos + 1);
+                line.truncate(pos);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(pos - 1);
+                }
+                return Ok(line.freeze());
+            }
+            if self.buffered() > 8192 {
+                return Err(ClientError::Protocol {
+                    addr: self.addr(),
+                    message: "chunk line too long".into(),
+                });
+            }
+            if self.fill().await? == 0 {
+                return Err(self.truncated());
+            }
+        }
+    }
+
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, ClientError> {
+        loop {
+            match self.framing {
+                Framing::Done | Framing::Length(0) => {
+                    self.framing = Framing::Done;
+                    return Ok(None);
+                }
+                Framing::Length(left) | Framing::ChunkData(left) => {
+                    if self.buffered() == 0 && self.fill().await? == 0 {
+                        return Err(self.truncated());
+                    }
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
+                    let n = (conn.rbuf.len() as u64).min(left) as usize;
+                    let piece = conn.rbuf.split_to(n).freeze();
+                    let rest = left - n as u64;
+                    self.framing = match self.framing {
+                        Framing::Length(_) if rest == 0 => Framing::Done,
+                        Framing::Length(_) => Framing::Length(rest),
+                        _ if rest == 0 => Framing::ChunkEnd,
+                        _ => Framing::ChunkData(rest),
+                    };
+                    return Ok(Some(piece));
+                }
+                Framing::Close => {
+                    if self.buffered() == 0 && self.fill().await? == 0 {
+                        self.framing = Framing::Done;
+                        return Ok(None);
+                    }
+                    let Some(conn) = self.conn.as_mut() else {
+                        return Ok(None);
+                    };
+                    let n = conn.rbuf.remaining();
+                    return Ok(Some(conn.rbuf.split_to(n).freeze()));
+                }
+                Framing::ChunkSize => {
+                    let line = self.line().await?;
+                    let text = line.split(|b| *b == b';').next().unwrap_or(&[]);
+                    let size = std::str::from_utf8(text)
+                        .ok()
+                        .map(str::trim)
+                        .and_then(|s| u64::from_str_radix(s, 16).ok())
+                        .ok_or_else(|| ClientError::Protocol {
+                            addr: self.addr(),
+                            message: "invalid chunk size".into(),
+                        })?;
+                    self.framing = if size == 0 {
+                        Framing::Trailers
+                    } else {
+                        Framing::ChunkData(size)
+                    };
+                }
+                Framing::ChunkEnd => {
+                    let line = self.line().await?;
+                    if !line.is_empty() {
+                        return Err(ClientError::Protocol {
+                            addr: self.addr(),
+                            message: "missing CRLF after a chunk".into(),
+                        });
+                    }
+                    self.framing = Framing::ChunkSize;
+                }
+                Framing::Trailers => {
+                    if self.line().await?.is_empty() {
+                        self.framing = Framing::Done;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A response body as a stream for the server to send on. A read error
+/// (timeout, a backend that went away) ends the stream with that error, so
+/// the client's connection is cut rather than given a short body silently.
+pub struct BodyStreamer {
+    fut: Option<NextItem>,
+}
+
+type StreamItem = Option<io::Result<Bytes>>;
+type NextItem = Pin<Box<dyn std::future::Future<Output = (ResponseBody, StreamItem)>>>;
+
+impl BodyStreamer {
+    pub fn new(body: ResponseBody) -> BodyStreamer {
+        BodyStreamer {
+            fut: Some(Box::pin(next_item(body))),
+        }
+    }
+}
+
+async fn next_item(mut body: ResponseBody) -> (ResponseBody, StreamItem) {
+    let item = match body.chunk().await {
+        Ok(Some(b)) => Some(Ok(b)),
+        Ok(None) => None,
+        Err(e) => Some(Err(io::Error::other(e.to_string()))),
+    };
+    (body, item)
+}
+
+impl BodyStream for BodyStreamer {
+    fn poll_chunk(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StreamItem> {
+        let Some(fut) = self.fut.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match fut.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((body, item)) => {
+                self.fut = match &item {
+                    Some(Ok(_)) => Some(Box::pin(next_item(body))),
+                    _ => None,
+                };
+                Poll::Ready(item)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    /// A server that reads one request head and answers `reply`.
+    async fn one_shot(reply: &'static [u8]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = tokio::task::spawn_local(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while find_head_end(&got).is_none() {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(reply).await.unwrap();
+            got
+        });
+        (port, h)
+    }
+
+    #[test]
+    fn get_with_chunked_response_and_latin1_headers() {
+        run(async {
+            let (port, srv) = one_shot(
+                b"HTTP/1.1 200 OK\r\nX-Object-Meta-A: \xe9t\xe9\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n",
+            )
+            .await;
+            let mut h = Headers::new();
+            h.append("X-Trans-Id", "tx1");
+            h.append("X-Object-Meta-B", "\u{e9}");
+            let mut c = Connection::open(
+                "127.0.0.1",
+                port,
+                "GET",
+                "/d1/1/a/c/o",
+                &h,
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+            let head = c.read_head(Duration::from_secs(1)).await.unwrap();
+            assert_eq!(head.status, 200);
+            assert_eq!(head.headers.get("x-object-meta-a"), Some("\u{e9}t\u{e9}"));
+            let mut body = c.into_body(&head, Duration::from_secs(1));
+            assert_eq!(&body.to_bytes(100).await.unwrap()[..], b"abcde");
+            let req = srv.await.unwrap();
+            assert!(req.starts_with(b"GET /d1/1/a/c/o HTTP/1.1\r\nHost: 127.0.0.1:"));
+            assert!(memchr::memmem::find(&req, b"X-Object-Meta-B: \xe9\r\n").is_some());
+        });
+    }
+
+    #[test]
+    fn short_body_is_an_error_and_silence_times_out() {
+        run(async {
+            let (port, _srv) = one_shot(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
+            let mut c = Connection::open(
+                "127.0.0.1",
+                port,
+                "GET",
+                "/x",
+                &Headers::new(),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap();
+            let head = c.read_head(Duration::from_secs(1)).await.unwrap();
+            let mut body = c.into_body(&head, Duration::from_millis(300));
+            assert_eq!(&body.chunk().await.unwrap().unwrap()[..], b"abc");
+            // The server task keeps the socket open without sending: timeout.
+            let err = body.chunk().await.unwrap_err();
+            assert!(
+                err.is_timeout() || matches!(err, ClientError::Protocol { .. }),
+                "{err}"
+            );
+            assert!(body.is_done());
+        });
+    }
+
+    #[test]
+    fn refused_connection_is_reported() {
+        run(async {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            drop(l);
+            let err = Connection::open(
+                "127.0.0.1",
+                port,
+                "HEAD",
+                "/x",
+                &Headers::new(),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap_err();
+            assert!(matches!(err, ClientError::Connect { .. }), "{err}");
+        });
+    }
+
+    #[test]
+    fn expect_continue_then_chunked_body() {
+        run(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = l.local_addr().unwrap().port();
+            let srv = tokio::task::spawn_local(async move {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while find_head_end(&got).is_none() {
+                    let n = s.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+                while !got.ends_with(b"0\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    assert!(n > 0);
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+                got
+            });
+            let mut h = Headers::new();
+            h.append("Transfer-Encoding", "chunked");
+            h.append("Expect", "100-continue");
+            let t = Duration::from_secs(1);
+            let mut c = Connection::open("127.0.0.1", port, "PUT", "/o", &h, t)
+                .await
+                .unwrap();
+            assert_eq!(c.read_head(t).await.unwrap().status, 100);
+            c.send(b"hello", t).await.unwrap();
+            c.finish(t).await.unwrap();
+            let head = c.read_head(t).await.unwrap();
+            assert_eq!(head.status, 201);
+            let mut body = c.into_body(&head, t);
+            assert_eq!(body.chunk().await.unwrap(), None);
+            let got = srv.await.unwrap();
+            assert!(got.ends_with(b"5\r\nhello\r\n0\r\n\r\n"));
+        });
+    }
+}
