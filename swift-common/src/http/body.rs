@@ -1,7 +1,9 @@
 //! Request bodies, read lazily from the connection as the app asks for them,
 //! so a proxy can stream them to backends: Content-Length or chunked
 //! framing, `Expect: 100-continue` answered on the first read, and a
-//! `client_timeout` bound on every read.
+//! `client_timeout` bound on every read. A body can also be made by the
+//! server itself (a subrequest's body: bytes, or another response's
+//! stream).
 //!
 //! The connection and the body share the socket through [`ConnShared`]:
 //! whoever reads or writes takes the I/O out of its cell for the duration and
@@ -291,9 +293,19 @@ impl BodyProgress {
     }
 }
 
+/// Where a body's bytes come from.
+enum Source {
+    /// No body.
+    None,
+    /// The client connection.
+    Conn(Rc<ConnShared>),
+    /// Made by the server itself (a subrequest's body): a stream of pieces.
+    Stream(Pin<Box<dyn super::message::BodyStream>>),
+}
+
 /// A request body.
 pub struct Body {
-    shared: Option<Rc<ConnShared>>,
+    source: Source,
     /// Declared length (Content-Length), if any.
     length: Option<u64>,
 }
@@ -310,14 +322,35 @@ impl Body {
     /// No body.
     pub fn empty() -> Body {
         Body {
-            shared: None,
+            source: Source::None,
             length: Some(0),
         }
     }
 
     pub(crate) fn incoming(shared: Rc<ConnShared>, length: Option<u64>) -> Body {
         Body {
-            shared: Some(shared),
+            source: Source::Conn(shared),
+            length,
+        }
+    }
+
+    /// A body read from `stream` (a subrequest's body, such as another
+    /// response's stream), of `length` bytes when known.
+    pub fn from_stream(
+        stream: Pin<Box<dyn super::message::BodyStream>>,
+        length: Option<u64>,
+    ) -> Body {
+        Body {
+            source: Source::Stream(stream),
+            length,
+        }
+    }
+
+    /// A body of these bytes.
+    pub fn from_bytes(bytes: Bytes) -> Body {
+        let length = Some(bytes.len() as u64);
+        Body {
+            source: Source::Stream(Box::pin(OneShot(Some(bytes)))),
             length,
         }
     }
@@ -327,24 +360,33 @@ impl Body {
         self.length
     }
 
-    /// Bytes of the body read so far.
+    /// Bytes of the body read so far from the client.
     pub fn bytes_received(&self) -> u64 {
-        self.shared.as_ref().map_or(0, |s| s.received.get())
+        match &self.source {
+            Source::Conn(s) => s.received.get(),
+            _ => 0,
+        }
     }
 
     /// A handle that keeps reporting progress after the body has been
     /// handed down the pipeline (proxy_logging's `bytes_recvd` and 499).
     pub fn progress(&self) -> BodyProgress {
-        BodyProgress(self.shared.clone())
+        match &self.source {
+            Source::Conn(s) => BodyProgress(Some(s.clone())),
+            _ => BodyProgress(None),
+        }
     }
 
     /// The next piece of the body, or `None` when it is complete. Errors are
     /// a client that went away (`UnexpectedEof`), a timeout (`TimedOut`) or
     /// bad chunked framing (`InvalidData`).
     pub async fn chunk(&mut self) -> io::Result<Option<Bytes>> {
-        match &self.shared {
-            None => Ok(None),
-            Some(s) => s.next_chunk().await,
+        match &mut self.source {
+            Source::None => Ok(None),
+            Source::Conn(s) => s.next_chunk().await,
+            Source::Stream(st) => std::future::poll_fn(|cx| st.as_mut().poll_chunk(cx))
+                .await
+                .transpose(),
         }
     }
 
@@ -361,6 +403,18 @@ impl Body {
             out.extend_from_slice(&piece);
         }
         Ok(out.freeze())
+    }
+}
+
+/// A stream of one piece.
+struct OneShot(Option<Bytes>);
+
+impl super::message::BodyStream for OneShot {
+    fn poll_chunk(
+        mut self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<io::Result<Bytes>>> {
+        std::task::Poll::Ready(self.0.take().filter(|b| !b.is_empty()).map(Ok))
     }
 }
 
@@ -452,6 +506,18 @@ mod tests {
             let mut body =
                 Body::incoming(shared_with(b"0123456789", Framing::Length(10)), Some(10));
             assert!(body.to_bytes(5).await.is_err());
+        });
+    }
+
+    #[test]
+    fn bodies_made_by_the_server() {
+        run(async {
+            let mut body = Body::from_bytes(Bytes::from_static(b"abc"));
+            assert_eq!(body.content_length(), Some(3));
+            assert_eq!(&body.to_bytes(10).await.unwrap()[..], b"abc");
+            assert_eq!(body.chunk().await.unwrap(), None);
+            let mut empty = Body::from_bytes(Bytes::new());
+            assert_eq!(empty.chunk().await.unwrap(), None);
         });
     }
 }
