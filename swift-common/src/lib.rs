@@ -9,6 +9,8 @@
 //!   console with `-v`), its line format and levels.
 //! - [`net`]: the listening socket (bind retry, IPv6, socket options, TLS).
 //! - [`http`]: the HTTP/1.1 server each worker runs, with Swift's limits.
+//! - [`ring`]: the rings (`*.ring.gz`): partitions, primaries, handoffs, reload.
+//! - [`storage_policy`]: the storage policies of `swift.conf`.
 //! - [`sys`]: the operating-system edge (fork, signals, privileges, stdio,
 //!   sd_notify); the only module with `unsafe`.
 //! - [`supervisor`]: the master process: forks, watches and replaces workers,
@@ -23,6 +25,8 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod net;
+pub mod ring;
+pub mod storage_policy;
 pub mod supervisor;
 pub mod sys;
 pub mod time;
