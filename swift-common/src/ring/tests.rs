@@ -764,3 +764,32 @@ fn a_big_endian_v1_ring_reads_the_same() {
     assert_eq!(big.table(), little.table());
     assert_eq!(big.devs(), little.devs());
 }
+
+#[test]
+fn an_in_memory_ring_and_a_huge_reload_time_never_reload() {
+    let data = io::load(&data_dir().join("three.v1.ring.gz")).unwrap();
+    let ring = Ring::in_memory(Path::new("memory"), data, &test_hash());
+    assert!(
+        !ring
+            .maybe_reload_at(Instant::now() + Duration::from_secs(1 << 40))
+            .unwrap()
+    );
+    assert_eq!(ring.get_part("AUTH_test", Some("c"), Some("o")).unwrap(), 1);
+    // A reload_time past what an Instant can hold means "never", not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data_dir().join("three.v2.ring.gz"),
+        dir.path().join("object.ring.gz"),
+    )
+    .unwrap();
+    let ring = Ring::open(dir.path(), "object", &test_hash())
+        .unwrap()
+        .with_reload_time(Duration::MAX);
+    std::fs::remove_file(dir.path().join("object.ring.gz")).unwrap();
+    assert!(
+        !ring
+            .maybe_reload_at(Instant::now() + Duration::from_secs(1 << 40))
+            .unwrap()
+    );
+    assert_eq!(ring.get_part_nodes(1).len(), 3);
+}
