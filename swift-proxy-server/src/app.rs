@@ -173,7 +173,7 @@ pub struct ProxyApp {
     pub hash: HashPathConf,
     pub account_ring: Ring,
     pub container_ring: Ring,
-    object_rings: BTreeMap<u32, Ring>,
+    object_rings: BTreeMap<u64, Ring>,
     pub limiter: Rc<ErrorLimiter>,
     pub mimetypes: MimeTypes,
     info: Rc<RefCell<SwiftInfo>>,
@@ -208,7 +208,7 @@ impl ProxyApp {
         let container_ring = open("container")?;
         let mut object_rings = BTreeMap::new();
         for p in policies.iter() {
-            object_rings.insert(p.idx, open(&p.ring_name())?);
+            object_rings.insert(p.index(), open(&p.ring_name())?);
         }
         let error_suppression_interval = conf
             .get_parsed("error_suppression_interval", 60.0f64)
@@ -247,7 +247,7 @@ impl ProxyApp {
     }
 
     /// The object ring of a policy index.
-    pub fn object_ring(&self, idx: u32) -> Option<&Ring> {
+    pub fn object_ring(&self, idx: u64) -> Option<&Ring> {
         self.object_rings.get(&idx)
     }
 

@@ -50,7 +50,13 @@ impl SwiftInfo {
             Value::String(env!("CARGO_PKG_VERSION").to_owned()),
         );
         self.register("swift", "strict_cors_mode", Value::Bool(s.strict_cors_mode));
-        self.register("swift", "policies", policies.info_json());
+        let infos: Vec<String> = policies
+            .get_policy_info()
+            .iter()
+            .map(|p| p.to_json())
+            .collect();
+        let list = serde_json::from_str(&format!("[{}]", infos.join(", "))).unwrap_or(Value::Null);
+        self.register("swift", "policies", list);
         self.register(
             "swift",
             "allow_account_management",

@@ -15,7 +15,7 @@
 
 pub mod ini;
 pub mod paste;
-mod pystr;
+pub(crate) mod pystr;
 pub mod swift_conf;
 pub mod values;
 

@@ -209,7 +209,7 @@ fn parse_v1(data: &[u8]) -> Result<RingParts, RingErrorKind> {
                 "the header announces {replica_count} replica rows, the file has {row}"
             )));
         }
-        if take % 2 != 0 {
+        if !take.is_multiple_of(2) {
             return Err(truncated(
                 "the last replica row ends in the middle of a device id",
             ));
@@ -408,7 +408,7 @@ fn parse_v2(data: &[u8]) -> Result<RingParts, RingErrorKind> {
         4 => 4,
         n => return Err(invalid(format!("{part}: dev_id_bytes {n} is not 2 or 4"))),
     };
-    if assignments.len() % width != 0 {
+    if !assignments.len().is_multiple_of(width) {
         return Err(invalid(format!(
             "swift/ring/assignments: {} bytes is not a whole number of {width}-byte device ids",
             assignments.len()

@@ -29,6 +29,9 @@ mod error;
 mod handoffs;
 pub mod io;
 
+#[cfg(test)]
+mod tests;
+
 use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -129,8 +132,9 @@ struct State {
     data: Rc<RingData>,
     /// The mtime of the file `data` came from.
     mtime: Option<SystemTime>,
-    /// Not before this instant is the file looked at again.
-    next_check: Instant,
+    /// Not before this instant is the file looked at again; `None`: never
+    /// (an in-memory ring, or a `reload_time` too long to represent).
+    next_check: Option<Instant>,
     /// The mtime of a replacement that failed to load (`Some(None)`: the
     /// file could not even be looked at), so it is reported only once.
     failed: Option<Option<SystemTime>>,
@@ -181,11 +185,29 @@ impl Ring {
             state: RefCell::new(State {
                 data: Rc::new(data),
                 mtime,
-                next_check: Instant::now() + DEFAULT_RELOAD_TIME,
+                next_check: Instant::now().checked_add(DEFAULT_RELOAD_TIME),
                 failed: None,
             }),
             on_reload_error: RefCell::new(None),
         })
+    }
+
+    /// A ring that lives only in memory and is never reloaded (for tests
+    /// of the code that uses rings, and for tools); `path` is only the name
+    /// its errors would give.
+    pub fn in_memory(path: &Path, data: RingData, hash: &HashPathConf) -> Ring {
+        Ring {
+            path: path.to_path_buf(),
+            hash: hash.clone(),
+            reload_time: Cell::new(DEFAULT_RELOAD_TIME),
+            state: RefCell::new(State {
+                data: Rc::new(data),
+                mtime: None,
+                next_check: None,
+                failed: None,
+            }),
+            on_reload_error: RefCell::new(None),
+        }
     }
 
     /// Check the file every `reload_time` instead (Swift's `reload_time`
@@ -200,7 +222,9 @@ impl Ring {
     pub fn set_reload_time(&self, reload_time: Duration) {
         self.reload_time.set(reload_time);
         let mut state = self.state.borrow_mut();
-        state.next_check = Instant::now() + reload_time;
+        if state.next_check.is_some() {
+            state.next_check = Instant::now().checked_add(reload_time);
+        }
     }
 
     /// The interval between checks of the file.
@@ -237,10 +261,11 @@ impl Ring {
     pub(crate) fn maybe_reload_at(&self, now: Instant) -> Result<bool, RingError> {
         {
             let mut state = self.state.borrow_mut();
-            if now <= state.next_check {
-                return Ok(false);
+            match state.next_check {
+                Some(at) if now > at => {}
+                _ => return Ok(false),
             }
-            state.next_check = now + self.reload_time.get();
+            state.next_check = now.checked_add(self.reload_time.get());
         }
         self.reload_if_changed()
     }

@@ -216,13 +216,13 @@ pub async fn put(mut ctx: Ctx<'_>) -> Response {
             None => {
                 return swob::plain(400, format!("Invalid X-Storage-Policy '{name}'"));
             }
-            Some(p) if p.deprecated => {
+            Some(p) if p.is_deprecated() => {
                 return swob::html(
                     400,
-                    format!("Storage Policy {} is deprecated", acl::py_repr(&p.name)),
+                    format!("Storage Policy {} is deprecated", acl::py_repr(p.name())),
                 );
             }
-            Some(p) => Some(p.idx),
+            Some(p) => Some(p.index()),
         },
     };
     if !ctx.is_owner() {
@@ -295,14 +295,14 @@ pub async fn delete(mut ctx: Ctx<'_>) -> Response {
 
 /// `_backend_requests`: one header set per container primary, each with
 /// the policy and its share of the account servers to update.
-fn backend_requests(ctx: &Ctx<'_>, policy_index: Option<u32>) -> Vec<Headers> {
+fn backend_requests(ctx: &Ctx<'_>, policy_index: Option<u64>) -> Vec<Headers> {
     let app = ctx.app;
     let mut additional = Headers::new();
     match policy_index {
         Some(i) => additional.set("X-Backend-Storage-Policy-Index", i.to_string()),
         None => additional.set(
             "X-Backend-Storage-Policy-Default",
-            app.policies.default().idx.to_string(),
+            app.policies.default_policy().index().to_string(),
         ),
     }
     let n = app

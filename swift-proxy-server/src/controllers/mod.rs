@@ -827,8 +827,8 @@ impl<'a> Ctx<'a> {
         if (200..300).contains(&resp.status)
             && let Some(idx) = resp.headers.get("x-backend-storage-policy-index")
         {
-            match idx.trim().parse::<u32>().ok().and_then(|i| self.app.policies.get_by_index(i)) {
-                Some(p) => resp.headers.set("X-Storage-Policy", p.name.clone()),
+            match idx.trim().parse::<u64>().ok().and_then(|i| self.app.policies.get_by_index(i)) {
+                Some(p) => resp.headers.set("X-Storage-Policy", p.name().to_owned()),
                 None => self.log(
                     Level::Error,
                     format_args!(

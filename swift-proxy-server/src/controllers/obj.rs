@@ -35,7 +35,7 @@ const EXPIRER_ACCOUNT: &str = ".expiring_objects";
 /// What the object's container says about where the object lives.
 struct Placement {
     info: ContainerInfo,
-    policy_index: u32,
+    policy_index: u64,
 }
 
 /// The container's info and the object's policy (a client-supplied
@@ -43,8 +43,8 @@ struct Placement {
 async fn placement(ctx: &mut Ctx<'_>) -> Result<Placement, Response> {
     let info = ctx.container_info().await;
     let idx = match ctx.req.headers.get("x-backend-storage-policy-index") {
-        Some(v) => v.trim().parse::<u32>().ok(),
-        None => u32::try_from(info.storage_policy).ok(),
+        Some(v) => v.trim().parse::<u64>().ok(),
+        None => u64::try_from(info.storage_policy).ok(),
     };
     let Some(policy_index) = idx.filter(|i| ctx.app.object_ring(*i).is_some()) else {
         return Err(swob::html(503, "Unknown Storage Policy"));
@@ -125,7 +125,7 @@ fn backend_requests(
     ctx: &Ctx<'_>,
     n_outgoing: usize,
     info: &ContainerInfo,
-    policy_index: u32,
+    policy_index: u64,
     delete_at: Option<&(String, usize, Vec<Node>)>,
 ) -> Vec<Headers> {
     let app = ctx.app;
