@@ -39,6 +39,19 @@ pub trait Memcache {
 
     /// Remove `key`.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Swift's `incr`: add `delta` (negative: subtract, stopping at zero)
+    /// to the counter `key`, creating it with `ttl` when missing; the new
+    /// value. Caches that keep no counters refuse it.
+    fn incr<'a>(
+        &'a self,
+        key: &'a str,
+        delta: i64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<i64, CacheError>> {
+        let _ = (key, delta, ttl);
+        Box::pin(async { Err(CacheError("this cache keeps no counters".into())) })
+    }
 }
 
 /// `swift.cache`: the memcache client the `cache` filter installs.
@@ -153,8 +166,10 @@ mod tests {
 
     #[test]
     fn subrequests_share_the_info_cache_and_are_not_authorized_again() {
-        let mut env = Env::default();
-        env.trans_id = Some("tx1".into());
+        let mut env = Env {
+            trans_id: Some("tx1".into()),
+            ..Env::default()
+        };
         env.ext.insert(Authorize(Rc::new(|_| {
             Box::pin(async { AuthOutcome::allowed(false) })
         })));

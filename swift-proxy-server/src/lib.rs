@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
+pub mod memcache;
 pub mod middleware;
 pub mod pipeline;
 pub mod proxy;

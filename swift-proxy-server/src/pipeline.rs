@@ -13,7 +13,7 @@ use swift_common::http::Service;
 use swift_common::logging::{LogConfig, Logger};
 use swift_common::wsgi::AppContext;
 
-use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging};
+use crate::middleware::{cache, catch_errors, gatekeeper, healthcheck, proxy_logging};
 use crate::proxy;
 
 /// A filter factory: builds the filter around the next service.
@@ -56,6 +56,7 @@ const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
+    ("memcache", cache::factory),
     ("proxy_logging", proxy_logging::factory),
 ];
 
