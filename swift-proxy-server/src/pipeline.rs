@@ -56,8 +56,8 @@ const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
-    ("memcache", cache::factory),
     ("proxy_logging", proxy_logging::factory),
+    ("memcache", cache::factory),
 ];
 
 /// Filters Swift's proxy inserts when missing (`required_filters`), that we
