@@ -403,7 +403,9 @@ fn python_swift_and_this_client_share_two_servers() {
     let dir = tempfile::tempdir().unwrap();
     let c = ring(&servers, &[], &dir.path().join("log"));
     let n = 40;
-    let py_keys: Vec<String> = (0..n).map(|i| format!("account/AUTH_py{i}")).collect();
+    let py_keys: Vec<String> = (0..n)
+        .map(|i| format!("account/AUTH_py\u{e9}{i}"))
+        .collect();
     let rs_keys: Vec<String> = (0..n).map(|i| format!("container/AUTH_rs/c{i}")).collect();
 
     // Python writes; we read every value, from the server Python chose.

@@ -230,7 +230,10 @@ fn bad_memcache_settings_name_the_file_section_and_key() {
     );
     fails_with(
         &path,
-        &[&format!("{}: line 3: [memcache] tries = \"none\"", mc.display())],
+        &[&format!(
+            "{}: line 3: [memcache] tries = \"none\"",
+            mc.display()
+        )],
     );
 }
 
