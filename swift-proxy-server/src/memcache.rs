@@ -243,11 +243,14 @@ impl MemcacheConfig {
     /// A bad value is an error naming the file, section and key.
     pub fn from_conf(conf: &Conf) -> Result<MemcacheConfig, ConfigError> {
         let local_servers = conf.get_nonempty("memcache_servers");
-        // Swift documented memcache_max_connections but first read max_connections.
-        let local_max = if conf.get("memcache_max_connections").is_some() {
+        // Swift documented memcache_max_connections but first read
+        // max_connections; an empty value (or 0) means unset, as in Swift.
+        let local_max = if conf.get_nonempty("memcache_max_connections").is_some() {
             conf.get_with("memcache_max_connections", "0", non_negative_int)?
-        } else {
+        } else if conf.get_nonempty("max_connections").is_some() {
             conf.get_with("max_connections", "0", non_negative_int)?
+        } else {
+            0
         };
         let file = if local_servers.is_none() || local_max == 0 {
             let swift_dir = conf.get_nonempty("swift_dir").unwrap_or("/etc/swift");
@@ -291,7 +294,7 @@ impl MemcacheConfig {
         cfg.max_connections = match local_max {
             0 => match file
                 .as_ref()
-                .filter(|f| f.get("memcache_max_connections").is_some())
+                .filter(|f| f.get_nonempty("memcache_max_connections").is_some())
             {
                 Some(f) => f.get_with("memcache_max_connections", "0", non_negative_int)?,
                 None => 0,
@@ -1234,6 +1237,14 @@ mod tests {
         .unwrap();
         assert_eq!((cfg.max_connections, cfg.tries), (3, 3));
         assert_eq!(cfg.connect_timeout, CONN_TIMEOUT);
+
+        // An empty value is unset.
+        let cfg = MemcacheConfig::from_conf(&filter(
+            dir.path(),
+            &[("memcache_servers", "b"), ("memcache_max_connections", "")],
+        ))
+        .unwrap();
+        assert_eq!((cfg.max_connections, cfg.tries), (7, 1));
     }
 
     #[test]
