@@ -45,10 +45,62 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// A loopback port nobody listens on a moment ago.
+/// Ports this test binary handed out: never twice, so one test's dead
+/// server cannot be another test's memcached.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `port` was not handed out yet (and now is).
+fn claim(port: u16) -> bool {
+    let mut used = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if used.contains(&port) {
+        return false;
+    }
+    used.push(port);
+    true
+}
+
+/// A loopback port nobody listened on a moment ago.
 fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    for _ in 0..100 {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if claim(port) {
+            return port;
+        }
+    }
+    panic!("no new free port in 100 tries");
+}
+
+/// A free port for a memcached, below the ephemeral range that
+/// [`free_port`] (the other tests' dead servers) and client sockets use, so
+/// that no test's dead server can turn out to be another test's memcached.
+fn server_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (start, span) = if low > 11024 {
+        (low - 10000, 10000)
+    } else {
+        (1024, 0)
+    };
+    if span == 0 {
+        return free_port();
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    for i in 0..200u32 {
+        let port =
+            start + u16::try_from(seed.wrapping_add(i.wrapping_mul(7919)) % span).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && claim(port) {
+            return port;
+        }
+    }
+    free_port()
 }
 
 /// Poll `cond` every 10 ms for at most `limit`.
@@ -65,6 +117,23 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether a socket listens on `port` (of `host`'s family), from
+/// /proc/net: no probe connection, so memcached's connection counts are
+/// only the tests' own.
+fn listening(host: &str, port: u16) -> bool {
+    let table = if host.contains(':') {
+        "/proc/net/tcp6"
+    } else {
+        "/proc/net/tcp"
+    };
+    let text = std::fs::read_to_string(table).unwrap_or_default();
+    let local = format!(":{port:04X}");
+    text.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.len() > 3 && cols[1].ends_with(&local) && cols[3] == "0A"
+    })
+}
+
 /// A memcached this test started, killed by pid on drop.
 struct Memcached {
     child: Child,
@@ -75,7 +144,7 @@ struct Memcached {
 impl Memcached {
     fn start(bin: &Path) -> Memcached {
         for _ in 0..5 {
-            if let Some(m) = Memcached::start_on(bin, "127.0.0.1", free_port()) {
+            if let Some(m) = Memcached::start_on(bin, "127.0.0.1", server_port()) {
                 return m;
             }
         }
@@ -99,8 +168,7 @@ impl Memcached {
             port,
         };
         let up = wait_until(Duration::from_secs(10), || {
-            TcpStream::connect((m.host.as_str(), port)).is_ok()
-                || m.child.try_wait().ok().flatten().is_some()
+            listening(&m.host, port) || m.child.try_wait().ok().flatten().is_some()
         });
         assert!(
             up,
