@@ -39,6 +39,19 @@ pub trait Memcache {
 
     /// Remove `key`.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Swift's `incr`: add `delta` (negative: subtract, stopping at zero)
+    /// to the counter `key`, creating it with `ttl` when missing; the new
+    /// value. Caches that keep no counters refuse it.
+    fn incr<'a>(
+        &'a self,
+        key: &'a str,
+        delta: i64,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<i64, CacheError>> {
+        let _ = (key, delta, ttl);
+        Box::pin(async { Err(CacheError("this cache keeps no counters".into())) })
+    }
 }
 
 /// `swift.cache`: the memcache client the `cache` filter installs.

@@ -17,6 +17,7 @@ pub mod controllers;
 pub mod cors;
 pub mod info;
 pub mod info_registry;
+pub mod memcache;
 pub mod middleware;
 pub mod mimetypes;
 pub mod node_iter;

@@ -207,6 +207,37 @@ fn bad_workers_and_limits_are_errors() {
 }
 
 #[test]
+fn bad_memcache_settings_name_the_file_section_and_key() {
+    let dir = scratch();
+    let pipe = "cache healthcheck proxy-server";
+    for (line, expect) in [
+        ("io_timeout = soon", "[filter:cache] io_timeout = \"soon\""),
+        ("memcache_servers = ::1", "between '[]'"),
+        ("memcache_serialization_support = 0", "only 2 (JSON"),
+        ("tls_enabled = true", "TLS to memcached is not supported"),
+    ] {
+        let extra = format!("\n[filter:cache]\nuse = egg:swift#memcache\n{line}\n");
+        let path = conf(dir.path(), "bind_port = 8080", pipe, &extra);
+        fails_with(&path, &[expect, &path.display().to_string()]);
+    }
+    // memcache.conf, read when the filter names no servers.
+    let extra = "\n[filter:cache]\nuse = egg:swift#memcache\n";
+    let path = conf(dir.path(), "bind_port = 8080", pipe, extra);
+    let mc = write_file(
+        dir.path(),
+        "memcache.conf",
+        "[memcache]\nmemcache_servers = 127.0.0.1:11211\ntries = none\n",
+    );
+    fails_with(
+        &path,
+        &[&format!(
+            "{}: line 3: [memcache] tries = \"none\"",
+            mc.display()
+        )],
+    );
+}
+
+#[test]
 fn missing_or_hashless_swift_conf_is_reported() {
     let dir = scratch();
     let path = conf(dir.path(), "bind_port = 8080", PIPE, "");

@@ -2,6 +2,7 @@
 //! built from its `[filter:...]` section by a `factory` with the signature
 //! [`crate::pipeline`] expects.
 
+pub mod cache;
 pub mod catch_errors;
 pub mod gatekeeper;
 pub mod healthcheck;
