@@ -7,6 +7,7 @@
 #     differential and interop tests compare against.
 #   - mandoc (Debian package, when root): lints the man pages.
 #   - lintian (Debian package, when root): checks the .deb.
+#   - memcached (Debian package, when root): the e2e cluster's cache.
 #   - target/debian/swift-rs_<version>_<arch>.deb: packaging/build-deb.sh
 #     (a release build), which tests/e2e/packaging.rs packages again.
 set -euo pipefail
@@ -27,6 +28,13 @@ if ! command -v lintian >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &&
     echo "test.sh: installing lintian with apt-get (package checks; once)"
     apt-get install -y -q lintian >/dev/null 2>&1 \
         || { apt-get update -q >/dev/null && apt-get install -y -q lintian >/dev/null; }
+fi
+
+# memcached backs the e2e cluster's proxy (tests/src/cluster.rs); once.
+if ! command -v memcached >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "test.sh: installing memcached with apt-get (the e2e cluster's cache; once)"
+    apt-get install -y -q memcached >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null && apt-get install -y -q memcached >/dev/null; }
 fi
 
 # The release build and the .deb; the packaging test then only packages.
