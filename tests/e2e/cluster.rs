@@ -10,8 +10,7 @@ use swift_tests::cluster::{Cluster, ClusterOptions, Node, python_proxy, request}
 use swift_tests::functional::run_functional;
 use swift_tests::pid_alive;
 
-/// The `.data` files (object replicas) under `dir` whose path contains `name`'s
-/// hash directory is not known here, so count all of them below `dir`.
+/// Every `.data` file (an object replica) below `dir`.
 fn data_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
