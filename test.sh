@@ -8,7 +8,8 @@
 #   - mandoc (Debian package, when root): lints the man pages.
 #   - lintian (Debian package, when root): checks the .deb.
 #   - memcached (Debian package, when root): the memcache client's tests
-#     start their own on free ports; the system service is not started.
+#     and the e2e cluster start their own on free ports; the system
+#     service is not started.
 #   - target/debian/swift-rs_<version>_<arch>.deb: packaging/build-deb.sh
 #     (a release build), which tests/e2e/packaging.rs packages again.
 set -euo pipefail
@@ -31,10 +32,11 @@ if ! command -v lintian >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &&
         || { apt-get update -q >/dev/null && apt-get install -y -q lintian >/dev/null; }
 fi
 
-# memcached: swift-proxy-server/tests/memcache.rs runs its own; once. A
+# memcached: swift-proxy-server/tests/memcache.rs and the e2e cluster
+# (tests/src/cluster.rs) run their own; once. A
 # policy-rc.d (unless one exists) keeps the package from starting its service.
 if ! command -v memcached >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "test.sh: installing memcached with apt-get (memcache client tests; once)"
+    echo "test.sh: installing memcached with apt-get (memcache client tests and the e2e cluster; once)"
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d

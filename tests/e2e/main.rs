@@ -1,6 +1,8 @@
 //! End-to-end tests.
 
+mod cluster;
 mod docs;
+mod functional;
 mod packaging;
 mod proxy_bad_input;
 mod proxy_http;

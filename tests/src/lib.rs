@@ -6,6 +6,8 @@
 //! readiness signal exists (callers poll a condition with [`wait_until`]).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod functional;
 pub mod init;
 pub mod load;
 pub mod server;
