@@ -119,6 +119,11 @@ pub fn headers_to_container_info(headers: &Headers, status: u16) -> Value {
     })
 }
 
+/// A field of an info document.
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v.as_object().and_then(|m| m.get(name))
+}
+
 /// A number in info, which Swift keeps as a string or an int.
 fn int_of(v: Option<&Value>) -> i64 {
     match v {
@@ -162,14 +167,13 @@ pub struct AccountInfo {
 impl AccountInfo {
     fn from_value(v: &Value) -> AccountInfo {
         AccountInfo {
-            status: int_of(v.get("status")) as u16,
-            container_count: int_of(v.get("container_count")),
-            total_object_count: int_of(v.get("total_object_count")),
-            bytes: int_of(v.get("bytes")),
-            meta: map_of(v.get("meta")),
-            sysmeta: map_of(v.get("sysmeta")),
-            account_really_exists: v
-                .get("account_really_exists")
+            status: int_of(field(v, "status")) as u16,
+            container_count: int_of(field(v, "container_count")),
+            total_object_count: int_of(field(v, "total_object_count")),
+            bytes: int_of(field(v, "bytes")),
+            meta: map_of(field(v, "meta")),
+            sysmeta: map_of(field(v, "sysmeta")),
+            account_really_exists: field(v, "account_really_exists")
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
         }
@@ -202,24 +206,24 @@ pub struct ContainerInfo {
 
 impl ContainerInfo {
     fn from_value(v: &Value) -> ContainerInfo {
-        let cors = v.get("cors");
+        let cors = field(v, "cors");
         let cors_field = |k: &str| str_of(cors.and_then(|c| c.get(k)));
         ContainerInfo {
-            status: int_of(v.get("status")) as u16,
-            read_acl: str_of(v.get("read_acl")),
-            write_acl: str_of(v.get("write_acl")),
-            sync_key: str_of(v.get("sync_key")),
-            sync_to: str_of(v.get("sync_to")),
-            object_count: int_of(v.get("object_count").or(v.get("container_size"))),
-            bytes: int_of(v.get("bytes")),
-            versions: str_of(v.get("versions")),
-            storage_policy: int_of(v.get("storage_policy")),
+            status: int_of(field(v, "status")) as u16,
+            read_acl: str_of(field(v, "read_acl")),
+            write_acl: str_of(field(v, "write_acl")),
+            sync_key: str_of(field(v, "sync_key")),
+            sync_to: str_of(field(v, "sync_to")),
+            object_count: int_of(field(v, "object_count").or_else(|| field(v, "container_size"))),
+            bytes: int_of(field(v, "bytes")),
+            versions: str_of(field(v, "versions")),
+            storage_policy: int_of(field(v, "storage_policy")),
             cors_allow_origin: cors_field("allow_origin"),
             cors_expose_headers: cors_field("expose_headers"),
             cors_max_age: cors_field("max_age"),
-            meta: map_of(v.get("meta")),
-            sysmeta: map_of(v.get("sysmeta")),
-            sharding_state: str_of(v.get("sharding_state"))
+            meta: map_of(field(v, "meta")),
+            sysmeta: map_of(field(v, "sysmeta")),
+            sharding_state: str_of(field(v, "sharding_state"))
                 .unwrap_or_else(|| "unsharded".to_owned()),
         }
     }
@@ -409,7 +413,7 @@ pub fn wsgi(name: &str) -> String {
 
 /// Whether a number from info is a success status.
 pub fn is_success_status(v: &Value) -> bool {
-    status_ok(int_of(v.get("status")) as u64)
+    status_ok(int_of(field(v, "status")) as u64)
 }
 
 #[cfg(test)]

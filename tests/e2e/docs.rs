@@ -95,6 +95,7 @@ fn every_config_key_read_is_documented() {
         .iter()
         .filter(|k| k.starts_with("log_") && *k != "log_max_line_length" && *k != "log_headers")
         .filter(|k| *k != "log_file" && *k != "log_statsd_host" && *k != "log_msg_template")
+        .filter(|k| *k != "log_handoffs")
         .map(|k| format!("access_{k}"))
         .collect();
     keys.extend(access);

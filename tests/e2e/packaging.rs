@@ -513,6 +513,8 @@ fn packaged_swift_init_runs_the_packaged_proxy_from_the_sample_config() {
     let etc = s.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::copy(examples.join("swift.conf-sample"), etc.join("swift.conf")).unwrap();
+    // The rings an operator builds with swift-ring-builder.
+    swift_tests::server::make_rings(&etc);
     let mut syslog = Syslog::bind(s.path());
     let port = free_port();
     sample_conf_d(
@@ -636,6 +638,8 @@ dpkg -i "$DEB" >/dev/null || fail "second dpkg -i"
 
 ex=/usr/share/doc/swift-rs/examples
 install -m 0640 -g swift $ex/swift.conf-sample /etc/swift/swift.conf
+# The rings an operator builds with swift-ring-builder (made by the test).
+install -m 0640 -g swift "$SHARED"/rings/*.ring.gz /etc/swift/
 mkdir -p /etc/swift/proxy-server.conf.d
 install -m 0640 -g swift $ex/proxy-server.conf-sample /etc/swift/proxy-server.conf.d/00-sample.conf
 printf '[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = %s\nworkers = 1\nlog_address = %s\n' \
@@ -766,6 +770,7 @@ fn real_install_remove_and_purge_in_a_throwaway_overlay() {
     let ov = s.path().join("ov");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::create_dir_all(&ov).unwrap();
+    swift_tests::server::make_rings(&shared.join("rings"));
     let deb_in = shared.join(deb.file_name().unwrap());
     std::fs::copy(&deb, &deb_in).unwrap();
     let mut syslog = Syslog::bind(&shared);

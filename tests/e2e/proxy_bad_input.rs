@@ -17,6 +17,7 @@ fn conf(dir: &Path, default: &str, pipeline: &str, extra: &str) -> std::path::Pa
         "swift.conf",
         "[swift-hash]\nswift_hash_path_suffix = x\nswift_hash_path_prefix = x\n",
     );
+    swift_tests::server::make_rings(dir);
     let text = format!(
         "[DEFAULT]\nbind_ip = 127.0.0.1\nswift_dir = {}\nuser =\nbind_timeout = 1\n{default}\n\n\
          [pipeline:main]\npipeline = {pipeline}\n\n\

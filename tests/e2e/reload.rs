@@ -84,6 +84,7 @@ impl Rig {
              [swift-constraints]\n{constraints}\n"
         );
         swift_tests::write_file(&self.l.etc, "swift.conf", &text);
+        swift_tests::server::make_rings(&self.l.etc);
     }
 
     /// Our swift-init (`bin/swift-init`, which finds the proxy beside it)
@@ -1101,7 +1102,6 @@ fn no_socket_is_taken_from_a_python_server() {
         "proxy-server.conf",
         &text.replace("user =\n", &format!("user = {me}\n")),
     );
-    swift_tests::server::make_rings(&rig.l.etc);
     let old = rig.start();
     std::fs::remove_file(rig.l.bin.join("swift-proxy-server")).expect("rm");
     rig.l.link("swift-proxy-server", &bin("swift-proxy-server"));

@@ -102,6 +102,7 @@ fn layout_with_python_object_server() -> Layout {
         &swift_venv().join("bin/swift-object-server"),
     );
     swift_tests::write_file(&l.etc, "swift.conf", SWIFT_CONF);
+    swift_tests::server::make_rings(&l.etc);
     l
 }
 

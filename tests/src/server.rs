@@ -76,6 +76,7 @@ pub fn proxy_conf(dir: &Path, port: u16, default: &str, pipeline: Option<&str>) 
         "swift.conf",
         "[swift-hash]\nswift_hash_path_suffix = e2e\nswift_hash_path_prefix = e2e\n",
     );
+    make_rings(dir);
     let pipeline =
         pipeline.unwrap_or("catch_errors gatekeeper healthcheck proxy-logging proxy-server");
     let text = format!(
@@ -189,9 +190,37 @@ impl Server {
 }
 
 /// Account, container and object rings (one device on 127.0.0.1:6200) in
-/// `dir`, built with the venv's swift-ring-builder: Python Swift's proxy
-/// will not start without them.
+/// `dir`: a proxy, ours or Python's, will not start without them. Built once
+/// per test run with the venv's swift-ring-builder (a few seconds of
+/// Python), then copied.
 pub fn make_rings(dir: &Path) {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        // Kept between runs (the rings never change); built aside and
+        // renamed into place, so a run cut short leaves no half cache.
+        let cache = crate::workspace_root().join("target/e2e-rings");
+        let complete = ["account", "container", "object"]
+            .iter()
+            .all(|r| cache.join(format!("{r}.ring.gz")).exists());
+        if !complete {
+            let tmp = crate::workspace_root()
+                .join(format!("target/e2e-rings.tmp-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp).expect("create the ring cache dir");
+            build_rings(&tmp);
+            let _ = std::fs::remove_dir_all(&cache);
+            std::fs::rename(&tmp, &cache).expect("move the rings into the cache");
+        }
+        cache
+    });
+    std::fs::create_dir_all(dir).expect("create the rings' dir");
+    for ring in ["account", "container", "object"] {
+        let name = format!("{ring}.ring.gz");
+        std::fs::copy(built.join(&name), dir.join(&name)).expect("copy a ring file");
+    }
+}
+
+fn build_rings(dir: &Path) {
     for ring in ["account", "container", "object"] {
         let file = dir.join(format!("{ring}.builder"));
         for args in [
