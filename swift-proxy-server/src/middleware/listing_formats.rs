@@ -392,15 +392,18 @@ async fn collect(body: ResponseBody, limit: u64) -> Result<Bytes, String> {
 
 impl Service for ListingFormats {
     fn call(&self, mut req: Request) -> Reply<'_> {
-        let path = req.path_info().into_owned();
-        let Some((version, account, container)) = split_path(&path) else {
-            return self.next.call(req);
-        };
-        if !self.valid_api_versions.iter().any(|v| v == version)
-            || !(req.method == "GET" || req.method == "HEAD")
-        {
+        if !(req.method == "GET" || req.method == "HEAD") {
             return self.next.call(req);
         }
+        let names = {
+            let path = req.path_info();
+            split_path(&path)
+                .filter(|(version, _, _)| self.valid_api_versions.iter().any(|v| v == version))
+                .map(|(_, a, c)| (a.to_owned(), c.map(str::to_owned)))
+        };
+        let Some((account, container)) = names else {
+            return self.next.call(req);
+        };
         let mut params = params(req.query().unwrap_or(""));
         let out_content_type = match self.listing_content_type(&mut req, &params) {
             Ok(ct) => ct,
@@ -436,8 +439,8 @@ impl Service for ListingFormats {
             can_vary,
             is_head: req.method == "HEAD",
             allow_reserved_names,
-            account: account.to_owned(),
-            container: container.map(str::to_owned),
+            account,
+            container,
             flag,
             trans_id: req.env.trans_id.clone(),
             client_ip: req.client_ip(),
