@@ -168,7 +168,8 @@ fn unknown_filter_names_it_and_the_supported_ones() {
         &[
             "[filter:tempauth]",
             "unknown filter 'tempauth'",
-            "healthcheck, proxy_logging",
+            "healthcheck, ",
+            ", proxy_logging",
         ],
     );
 }

@@ -168,6 +168,22 @@ fn responses_match_python_swifts_proxy() {
             b"GET  / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
             false,
         ),
+        // listing_formats (inserted by both) refuses before the app.
+        (
+            "listing, bad Accept",
+            b"GET /v1/a HTTP/1.1\r\nAccept: bogus\r\nConnection: close\r\n\r\n".to_vec(),
+            true,
+        ),
+        (
+            "listing, nothing acceptable",
+            b"GET /v1/a/c HTTP/1.1\r\nAccept: image/png\r\nConnection: close\r\n\r\n".to_vec(),
+            true,
+        ),
+        (
+            "listing, format not UTF-8",
+            b"GET /v1/a?format=%FF HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
+            true,
+        ),
         (
             "negative length",
             b"GET /healthcheck HTTP/1.1\r\nContent-Length: -1\r\n\r\n".to_vec(),

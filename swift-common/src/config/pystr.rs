@@ -71,25 +71,33 @@ fn is_unprintable(c: char) -> bool {
 /// Python's `repr()` of a string: quoted, with invisible characters escaped,
 /// so a message shows exactly what was in the file.
 pub(crate) fn repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
+    repr_code_points(s.chars().map(u32::from))
+}
+
+/// [`repr`] of a Python string given as code points, which unlike a Rust
+/// `str` may hold lone surrogates (shown as `\udXXX`, as Python does).
+pub(crate) fn repr_code_points<I: Iterator<Item = u32> + Clone>(s: I) -> String {
+    let has = |c: u32| s.clone().any(|x| x == c);
+    let quote = if has(u32::from('\'')) && !has(u32::from('"')) {
         '"'
     } else {
         '\''
     };
-    let mut out = String::with_capacity(s.len() + 2);
+    let mut out = String::with_capacity(s.size_hint().0 + 2);
     out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
+    for u in s {
+        match char::from_u32(u) {
+            Some('\\') => out.push_str("\\\\"),
+            Some('\t') => out.push_str("\\t"),
+            Some('\n') => out.push_str("\\n"),
+            Some('\r') => out.push_str("\\r"),
+            Some(c) if c == quote => {
                 out.push('\\');
                 out.push(c);
             }
-            c if is_unprintable(c) => {
-                let u = c as u32;
+            Some(c) if !is_unprintable(c) => out.push(c),
+            // Unprintable, or a lone surrogate (never printable).
+            _ => {
                 if u <= 0xff {
                     out.push_str(&format!("\\x{u:02x}"));
                 } else if u <= 0xffff {
@@ -98,7 +106,6 @@ pub(crate) fn repr(s: &str) -> String {
                     out.push_str(&format!("\\U{u:08x}"));
                 }
             }
-            c => out.push(c),
         }
     }
     out.push(quote);

@@ -155,6 +155,22 @@ pub fn python_float(value: &str) -> Option<f64> {
     parse_float(value)
 }
 
+/// Python's `str.strip()`: Unicode whitespace as `str.isspace` has it.
+pub fn python_strip(value: &str) -> &str {
+    pystr::strip(value)
+}
+
+/// Python's `str.isspace()` of one character (what `\s` matches in `re`).
+pub fn python_isspace(c: char) -> bool {
+    pystr::is_space(c)
+}
+
+/// Python's `repr()` of a string given as code points (lone surrogates
+/// allowed, as in a Python `str`).
+pub fn python_repr<I: Iterator<Item = u32> + Clone>(code_points: I) -> String {
+    pystr::repr_code_points(code_points)
+}
+
 /// Python's `repr()` of a float (`1.0`, `1e+16`, `nan`), for messages that
 /// must read like Swift's.
 pub fn python_float_repr(value: f64) -> String {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod catch_errors;
 pub mod gatekeeper;
 pub mod healthcheck;
+pub mod listing_formats;
 pub mod proxy_logging;
 
 /// Stand-ins for the rest of the pipeline, shared by the filters' tests.
