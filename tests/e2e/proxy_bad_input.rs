@@ -321,3 +321,81 @@ fn not_root_cannot_switch_to_another_user() {
     );
     let _ = TEST_USER;
 }
+
+#[test]
+fn missing_truncated_or_foreign_rings_name_the_file() {
+    let dir = scratch();
+    let path = conf(dir.path(), "bind_port = 1", PIPE, "");
+    let ring = dir.path().join("container.ring.gz");
+    let good = std::fs::read(&ring).expect("read the container ring");
+
+    std::fs::remove_file(&ring).unwrap();
+    fails_with(&path, &[&ring.display().to_string(), "No such file"]);
+
+    // Cut short: gzip says so.
+    std::fs::write(&ring, &good[..good.len() / 2]).unwrap();
+    fails_with(&path, &[&ring.display().to_string()]);
+
+    // Not a ring at all.
+    std::fs::write(&ring, "[swift-hash]\nswift_hash_path_suffix = x\n").unwrap();
+    fails_with(&path, &[&ring.display().to_string(), "gzip"]);
+
+    // A gzip file of something else.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"not a ring, but compressed").unwrap();
+    std::fs::write(&ring, gz.finish().unwrap()).unwrap();
+    fails_with(&path, &[&ring.display().to_string()]);
+
+    // An object ring for a policy swift.conf names but nobody built.
+    std::fs::write(&ring, &good).unwrap();
+    std::fs::write(
+        dir.path().join("swift.conf"),
+        "[swift-hash]\nswift_hash_path_suffix = x\n\n[storage-policy:0]\nname = gold\n\n\
+         [storage-policy:1]\nname = silver\ndefault = yes\n",
+    )
+    .unwrap();
+    fails_with(
+        &path,
+        &[&dir.path().join("object-1.ring.gz").display().to_string()],
+    );
+}
+
+#[test]
+fn bad_storage_policies_are_swifts_message() {
+    let dir = scratch();
+    let path = conf(dir.path(), "bind_port = 1", PIPE, "");
+    std::fs::write(
+        dir.path().join("swift.conf"),
+        "[swift-hash]\nswift_hash_path_suffix = x\n\n[storage-policy:0]\nname = gold\n\n\
+         [storage-policy:1]\nname = Gold\n",
+    )
+    .unwrap();
+    fails_with(&path, &["swift.conf", "Duplicate name"]);
+    std::fs::write(
+        dir.path().join("swift.conf"),
+        "[swift-hash]\nswift_hash_path_suffix = x\n\n[storage-policy:0]\nname = ec\n\
+         policy_type = erasure_coding\n",
+    )
+    .unwrap();
+    fails_with(&path, &["swift.conf", "erasure_coding"]);
+}
+
+#[test]
+fn proxy_options_we_do_not_implement_are_refused() {
+    let dir = scratch();
+    for (key, value) in [
+        ("sorting_method", "timing"),
+        ("write_affinity", "r1"),
+        ("concurrent_gets", "true"),
+        ("node_timeout", "soon"),
+        ("request_node_count", "many"),
+    ] {
+        let path = conf(
+            dir.path(),
+            &format!("bind_port = 1\n{key} = {value}"),
+            PIPE,
+            "",
+        );
+        fails_with(&path, &["proxy-server.conf", key]);
+    }
+}
