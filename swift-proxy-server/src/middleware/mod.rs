@@ -6,6 +6,7 @@ pub mod catch_errors;
 pub mod gatekeeper;
 pub mod healthcheck;
 pub mod proxy_logging;
+pub mod tempauth;
 
 /// Stand-ins for the rest of the pipeline, shared by the filters' tests.
 #[cfg(test)]
