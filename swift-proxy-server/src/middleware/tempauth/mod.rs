@@ -168,7 +168,9 @@ impl Inner {
         match split_path(path, 1, 3, true) {
             Ok(segs) => segs[1]
                 .as_deref()
-                .is_some_and(|a| !a.is_empty() && self.account_prefix(a).is_some()),
+                // Swift's bool(prefix): the empty prefix is never definitive.
+                .and_then(|a| self.account_prefix(a))
+                .is_some_and(|p| !p.is_empty()),
             Err(()) => false,
         }
     }
