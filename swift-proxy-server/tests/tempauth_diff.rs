@@ -102,11 +102,12 @@ impl Service for FakeApp {
                 req.env.ext.insert(SwiftSyncKey(k));
             }
             if let Some(auth) = req.env.ext.get::<Authorize>().cloned() {
+                let acl = self.acl.borrow().clone();
                 let outcome = (auth.0)(AuthRequest {
                     method: req.method.to_string(),
                     path_info: req.path_info().into_owned(),
                     headers: req.headers.clone(),
-                    acl: self.acl.borrow().clone(),
+                    acl,
                     env: req.env.clone(),
                 })
                 .await;

@@ -56,15 +56,16 @@ pub fn account_acl_error(value: &str) -> Option<String> {
     for k in KEYS {
         match acl.get(k) {
             None => {}
-            Some(Value::Array(grantees)) => {
-                if !grantees.iter().all(Value::is_string) {
-                    return Some(format!(
-                        "Elements of {} list must be strings",
-                        json_string(k)
-                    ));
-                }
+            Some(Value::Array(grantees)) if !grantees.iter().all(Value::is_string) => {
+                return Some(format!(
+                    "Elements of {} list must be strings",
+                    json_string(k)
+                ));
             }
-            Some(_) => return Some(format!("Value for key {} must be a list", json_string(k))),
+            Some(Value::Array(_)) => {}
+            Some(_) => {
+                return Some(format!("Value for key {} must be a list", json_string(k)));
+            }
         }
     }
     None
@@ -76,7 +77,7 @@ fn allowed(owner: bool) -> AuthOutcome {
 
 /// `authorize(req)`.
 pub(crate) async fn authorize(inner: Rc<Inner>, mut req: AuthRequest) -> AuthOutcome {
-    let Ok(segs) = split_path(&req.path_info, 1, 4, true) else {
+    let Some(segs) = split_path(&req.path_info, 1, 4, true) else {
         return AuthOutcome::denied(swob::status(404));
     };
     let truthy = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());

@@ -112,13 +112,13 @@ pub(crate) fn now() -> f64 {
 }
 
 /// Swift's `split_path(path, minsegs, maxsegs, rest_with_last)`: `maxsegs`
-/// entries, missing ones `None`; `Err` for an invalid path.
+/// entries, missing ones `None`; `None` for an invalid path.
 pub fn split_path(
     path: &str,
     minsegs: usize,
     maxsegs: usize,
     rest_with_last: bool,
-) -> Result<Vec<Option<String>>, ()> {
+) -> Option<Vec<Option<String>>> {
     let (min, max) = (minsegs + 1, maxsegs + 1);
     let segs: Vec<&str> = if rest_with_last {
         path.splitn(max, '/').collect()
@@ -132,15 +132,15 @@ pub fn split_path(
         count > max + 1 || (count == max + 1 && !segs[max].is_empty())
     };
     if !segs[0].is_empty() || count < min || too_many || segs[1..min].contains(&"") {
-        return Err(());
+        return None;
     }
     let segs = &segs[1..count.min(max)];
     if segs[..segs.len() - 1].contains(&"") {
-        return Err(());
+        return None;
     }
     let mut out: Vec<Option<String>> = segs.iter().map(|s| Some((*s).to_owned())).collect();
     out.resize(maxsegs, None);
-    Ok(out)
+    Some(out)
 }
 
 impl Inner {
@@ -166,12 +166,12 @@ impl Inner {
     /// `_is_definitive_auth`: the path's account has one of our prefixes.
     fn is_definitive_auth(&self, path: &str) -> bool {
         match split_path(path, 1, 3, true) {
-            Ok(segs) => segs[1]
+            Some(segs) => segs[1]
                 .as_deref()
                 // Swift's bool(prefix): the empty prefix is never definitive.
                 .and_then(|a| self.account_prefix(a))
                 .is_some_and(|p| !p.is_empty()),
-            Err(()) => false,
+            None => false,
         }
     }
 
@@ -330,8 +330,8 @@ impl Inner {
                     None if !prefix.is_empty() => {
                         // We are the definitive auth for this token: deny now.
                         let realm = match split_path(&path_info, 2, 3, true) {
-                            Ok(segs) => segs[1].clone().unwrap_or_default(),
-                            Err(()) => "unknown".into(),
+                            Some(segs) => segs[1].clone().unwrap_or_default(),
+                            None => "unknown".into(),
                         };
                         let mut resp = swob::status(401);
                         resp.headers

@@ -72,7 +72,7 @@ pub(crate) async fn handle(inner: Rc<Inner>, req: Request) -> Response {
     }
     let full = req.path_info().into_owned();
     let path = pop_first_segment(&full);
-    let Ok(segs) = split_path(path, 1, 4, true) else {
+    let Some(segs) = split_path(path, 1, 4, true) else {
         return swob::status(404);
     };
     if !matches!(segs[0].as_deref(), Some("v1" | "v1.0" | "auth")) {
@@ -83,7 +83,7 @@ pub(crate) async fn handle(inner: Rc<Inner>, req: Request) -> Response {
 
 /// `handle_get_token`.
 async fn get_token(inner: &Inner, req: &Request, path: &str) -> Response {
-    let Ok(segs) = split_path(path, 1, 3, true) else {
+    let Some(segs) = split_path(path, 1, 3, true) else {
         return swob::status(404);
     };
     let (account, user, key) =
