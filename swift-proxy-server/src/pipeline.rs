@@ -16,7 +16,7 @@ use swift_common::wsgi::AppContext;
 
 use crate::app::ProxyApp;
 use crate::info_registry::SwiftInfo;
-use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging, tempauth};
+use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging};
 
 /// A filter factory: builds the filter around the next service.
 type FilterFactory = fn(&FilterContext<'_>, Rc<dyn Service>) -> Result<Rc<dyn Service>, String>;
@@ -61,7 +61,7 @@ const FILTERS: &[(&str, FilterFactory)] = &[
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
     ("proxy_logging", proxy_logging::factory),
-    ("tempauth", tempauth::factory),
+    ("tempauth", crate::middleware::tempauth::factory),
 ];
 
 /// Filters Swift's proxy inserts when missing (`required_filters`), that we
