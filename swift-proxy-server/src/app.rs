@@ -448,6 +448,9 @@ impl ProxyApp {
             if outcome.swift_owner {
                 req.env.ext.insert(SwiftOwner(true));
             }
+            if let Some(h) = outcome.headers {
+                req.headers = h;
+            }
             match outcome.denied {
                 None => {
                     let cross_account = req.headers.contains("x-copy-from-account")

@@ -83,6 +83,10 @@ pub struct AuthOutcome {
     pub denied: Option<Response>,
     /// The caller may see and set owner-only headers (`swift_owner`).
     pub swift_owner: bool,
+    /// The request's headers as `authorize` left them, when it changed
+    /// them (Swift's authorize edits `req.headers`: tempauth moves a valid
+    /// `X-Account-Access-Control` to account sysmeta). `None`: unchanged.
+    pub headers: Option<Headers>,
 }
 
 impl AuthOutcome {
@@ -90,6 +94,7 @@ impl AuthOutcome {
         AuthOutcome {
             denied: None,
             swift_owner,
+            headers: None,
         }
     }
 
@@ -97,6 +102,7 @@ impl AuthOutcome {
         AuthOutcome {
             denied: Some(resp),
             swift_owner: false,
+            headers: None,
         }
     }
 }
@@ -112,6 +118,21 @@ pub struct Authorize(pub Rc<AuthorizeFn>);
 /// comma-separated (`test,test:tester,AUTH_test`).
 #[derive(Clone, Debug)]
 pub struct RemoteUser(pub String);
+
+/// `swift.authorize_override`: a middleware (tempurl, container_sync)
+/// has authorized the request itself; auth middleware leave it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthorizeOverride;
+
+/// `swift_sync_key`: the container's sync key, set by the object
+/// controller before it authorizes a write (container sync requests carry
+/// it in `X-Container-Sync-Key`).
+#[derive(Clone, Debug)]
+pub struct SwiftSyncKey(pub String);
+
+/// `reseller_request`: the caller is a reseller admin.
+#[derive(Clone, Copy, Debug)]
+pub struct ResellerRequest;
 
 /// `swift_owner`: the caller may see and set owner-only headers.
 #[derive(Clone, Copy, Debug)]

@@ -66,6 +66,7 @@ const FILTERS: &[(&str, FilterFactory)] = &[
     ("listing_formats", listing_formats::factory),
     ("proxy_logging", proxy_logging::factory),
     ("memcache", cache::factory),
+    ("tempauth", crate::middleware::tempauth::factory),
 ];
 
 /// Swift's `required_filters` (proxy/server.py), in its order: each filter

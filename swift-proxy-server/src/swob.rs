@@ -104,10 +104,17 @@ pub fn unauthorized(path_info: &str) -> Response {
 /// `v1.0` or `auth`, quoted as WSGI strings are.
 pub fn realm(path_info: &str) -> String {
     let mut segs = path_info.splitn(4, '/');
-    let _ = segs.next();
-    let _version = segs.next();
+    let root = segs.next().unwrap_or("");
+    let version = segs.next().unwrap_or("");
     match segs.next() {
-        Some(r) if !r.is_empty() && r != "v1.0" && r != "auth" => {
+        // split_path(2, 3, True): a path from the root, a version, an account.
+        Some(r)
+            if root.is_empty()
+                && !version.is_empty()
+                && !r.is_empty()
+                && r != "v1.0"
+                && r != "auth" =>
+        {
             swift_common::http::quote::wsgi_quote(r, "/")
         }
         _ => "unknown".to_owned(),

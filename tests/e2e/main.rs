@@ -12,3 +12,4 @@ mod swift_init;
 mod swift_init_diff;
 mod swift_init_interop;
 mod swift_venv;
+mod tempauth;

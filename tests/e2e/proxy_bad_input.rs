@@ -160,18 +160,40 @@ fn unknown_filter_names_it_and_the_supported_ones() {
     let path = conf(
         dir.path(),
         "bind_port = 8080",
-        "tempauth healthcheck proxy-server",
-        "\n[filter:tempauth]\nuse = egg:swift#tempauth\n",
+        "no_such_filter healthcheck proxy-server",
+        "\n[filter:no_such_filter]\nuse = egg:swift#no_such_filter\n",
     );
     fails_with(
         &path,
         &[
-            "[filter:tempauth]",
-            "unknown filter 'tempauth'",
+            "[filter:no_such_filter]",
+            "unknown filter 'no_such_filter'",
             "healthcheck, ",
             ", proxy_logging",
         ],
     );
+}
+
+#[test]
+fn bad_tempauth_settings_name_the_key() {
+    // Filters are built after the app, which needs its rings.
+    let dir = scratch();
+    swift_tests::server::make_rings(dir.path());
+    for (setting, expect) in [
+        ("user_test_tester =", "user_test_tester = \"\": no key set"),
+        ("user_testtester = k", "user_testtester"),
+        ("token_life = 1d", "token_life = \"1d\""),
+        ("fernet_key_1 = short", "fernet_key_1"),
+        ("active_fernet_key_id = 9", "key_id \"9\" not found"),
+    ] {
+        let path = conf(
+            dir.path(),
+            "bind_port = 8080",
+            "healthcheck tempauth proxy-server",
+            &format!("\n[filter:tempauth]\nuse = egg:swift#tempauth\n{setting}\n"),
+        );
+        fails_with(&path, &["proxy-server.conf", "[filter:tempauth]", expect]);
+    }
 }
 
 #[test]

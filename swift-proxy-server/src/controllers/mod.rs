@@ -313,6 +313,9 @@ impl<'a> Ctx<'a> {
         if outcome.swift_owner {
             self.req.env.ext.insert(SwiftOwner(true));
         }
+        if let Some(h) = outcome.headers {
+            self.req.headers = h;
+        }
         outcome.denied
     }
 

@@ -19,6 +19,7 @@ use super::{BackendResult, Ctx, ServerType, best_response, have_quorum, quorum_s
 use crate::constraints::{
     check_content_type, check_delete_headers, check_metadata, check_object_creation,
 };
+use crate::context::SwiftSyncKey;
 use crate::info::ContainerInfo;
 use crate::node_iter::{Node, SharedNodes, next_node};
 use crate::pile::{Pile, join_all};
@@ -186,6 +187,9 @@ fn backend_requests(
 /// Checks every write shares: the policy, the write ACL, the container.
 async fn write_preamble(ctx: &mut Ctx<'_>) -> Result<Placement, Response> {
     let p = placement(ctx).await?;
+    if let Some(key) = &p.info.sync_key {
+        ctx.req.env.ext.insert(SwiftSyncKey(key.clone()));
+    }
     if let Some(denied) = ctx.authorize(p.info.write_acl.clone()).await {
         return Err(denied);
     }

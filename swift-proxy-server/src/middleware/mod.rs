@@ -8,6 +8,7 @@ pub mod gatekeeper;
 pub mod healthcheck;
 pub mod listing_formats;
 pub mod proxy_logging;
+pub mod tempauth;
 
 /// Stand-ins for the rest of the pipeline, shared by the filters' tests.
 #[cfg(test)]
