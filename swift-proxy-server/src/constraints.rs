@@ -16,17 +16,17 @@ use crate::swob;
 /// Swift's `split_path(path, 1, 4, rest_with_last=True)` of a WSGI path:
 /// `(version, account, container, object)`, empty strings for missing
 /// parts (the object keeps its slashes). `None` when the path does not
-/// start with `/` or has no version; empty middle segments are left for
-/// the router to refuse (`/v1//c` has no account: 412 Bad URL).
+/// start with `/` or a segment before the last is empty (`/v1//c`,
+/// `/v1/a//o`), which Swift answers 404; a trailing empty one (`/v1/a/`)
+/// is a missing part.
 pub fn split_path(path: &str) -> Option<(String, String, String, String)> {
     let rest = path.strip_prefix('/')?;
-    let mut segs = rest.splitn(4, '/');
-    let mut next = || segs.next().unwrap_or("").to_owned();
-    let (v, a, c, o) = (next(), next(), next(), next());
-    if v.is_empty() {
+    let segs: Vec<&str> = rest.splitn(4, '/').collect();
+    if segs[..segs.len() - 1].iter().any(|s| s.is_empty()) || segs[0].is_empty() {
         return None;
     }
-    Some((v, a, c, o))
+    let get = |i: usize| segs.get(i).map_or(String::new(), |s| (*s).to_owned());
+    Some((get(0), get(1), get(2), get(3)))
 }
 
 /// Swift's `check_utf8` of a WSGI string: its bytes are UTF-8, not empty,
@@ -265,8 +265,8 @@ mod tests {
         assert_eq!(s("/v1/a/c/o/p").unwrap().3, "o/p");
         assert_eq!(s("/v1/a").unwrap().1, "a");
         assert_eq!(s("/v1/a/").unwrap().2, "");
-        assert_eq!(s("/v1//c").unwrap().1, "");
-        assert_eq!(s("/v1/a//o").unwrap().2, "");
+        assert!(s("/v1//c").is_none());
+        assert!(s("/v1/a//o").is_none());
         assert_eq!(s("/v1/a/c/").unwrap().3, "");
         assert!(s("//a").is_none());
         assert!(s("/").is_none());
