@@ -208,7 +208,7 @@ impl ProxyApp {
         let container_ring = open("container")?;
         let mut object_rings = BTreeMap::new();
         for p in policies.iter() {
-            object_rings.insert(p.index(), open(&p.ring_name())?);
+            object_rings.insert(p.index(), open(p.ring_name())?);
         }
         let error_suppression_interval = conf
             .get_parsed("error_suppression_interval", 60.0f64)
