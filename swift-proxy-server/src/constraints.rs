@@ -15,18 +15,19 @@ use crate::swob;
 
 /// Swift's `split_path(path, 1, 4, rest_with_last=True)` of a WSGI path:
 /// `(version, account, container, object)`, empty strings for missing
-/// parts (the object keeps its slashes). `None` when the path does not
-/// start with `/` or a segment before the last is empty (`/v1//c`,
-/// `/v1/a//o`), which Swift answers 404; a trailing empty one (`/v1/a/`)
-/// is a missing part.
+/// parts (the object keeps its slashes). `None` (Swift's ValueError, a
+/// 404) when the path does not start with `/`, or a segment before the
+/// last one present is empty (`/v1//c`, `/v1/a//o`; only the last may be,
+/// as in `/v1/a/`).
 pub fn split_path(path: &str) -> Option<(String, String, String, String)> {
     let rest = path.strip_prefix('/')?;
     let segs: Vec<&str> = rest.splitn(4, '/').collect();
-    if segs[..segs.len() - 1].iter().any(|s| s.is_empty()) || segs[0].is_empty() {
+    let (last, before) = segs.split_last()?;
+    if before.iter().any(|s| s.is_empty()) || (before.is_empty() && last.is_empty()) {
         return None;
     }
-    let get = |i: usize| segs.get(i).map_or(String::new(), |s| (*s).to_owned());
-    Some((get(0), get(1), get(2), get(3)))
+    let seg = |i: usize| segs.get(i).copied().unwrap_or("").to_owned();
+    Some((seg(0), seg(1), seg(2), seg(3)))
 }
 
 /// Swift's `check_utf8` of a WSGI string: its bytes are UTF-8, not empty,
@@ -58,7 +59,10 @@ pub fn check_metadata(headers: &Headers, target: &str, c: &Constraints) -> Optio
     let mut size = 0i64;
     for (key, value) in headers.iter() {
         if value.chars().count() as i64 > c.max_header_size as i64 {
-            let name: String = key.chars().take(c.max_meta_name_length as usize).collect();
+            let name: String = py_title(key)
+                .chars()
+                .take(c.max_meta_name_length as usize)
+                .collect();
             let mut body = b"Header value too long: ".to_vec();
             body.extend(wsgi_bytes(&name));
             return Some(text_400(body));
@@ -67,8 +71,9 @@ pub fn check_metadata(headers: &Headers, target: &str, c: &Constraints) -> Optio
         let Some(name) = lower.strip_prefix(&prefix) else {
             continue;
         };
-        // Keep the original case of the name for messages.
         let orig_name = &key[key.len() - name.len()..];
+        // Messages name it as swob's headers do: title-cased.
+        let shown = || format!("{prefix}{}", py_title(orig_name));
         if name.is_empty() {
             return Some(text_400("Metadata name cannot be empty"));
         }
@@ -81,13 +86,13 @@ pub fn check_metadata(headers: &Headers, target: &str, c: &Constraints) -> Optio
         size += (orig_name.chars().count() + value.chars().count()) as i64;
         if orig_name.chars().count() as i64 > c.max_meta_name_length {
             let mut body = b"Metadata name too long: ".to_vec();
-            body.extend(wsgi_bytes(&format!("{prefix}{orig_name}")));
+            body.extend(wsgi_bytes(&shown()));
             return Some(text_400(body));
         }
         if value.chars().count() as i64 > c.max_meta_value_length {
             let mut body =
                 format!("Metadata value longer than {}: ", c.max_meta_value_length).into_bytes();
-            body.extend(wsgi_bytes(&format!("{prefix}{orig_name}")));
+            body.extend(wsgi_bytes(&shown()));
             return Some(text_400(body));
         }
         if count > c.max_meta_count {
@@ -104,6 +109,26 @@ pub fn check_metadata(headers: &Headers, target: &str, c: &Constraints) -> Optio
         }
     }
     None
+}
+
+/// Python's `str.title()`: how header names come out of swob's
+/// `req.headers` (from the WSGI environ), so Swift's messages show them
+/// (`X-Object-Meta-Color` whatever case the client sent).
+fn py_title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_cased = false;
+    for ch in s.chars() {
+        let cased = ch.is_lowercase() || ch.is_uppercase();
+        if !cased {
+            out.push(ch);
+        } else if prev_cased {
+            out.extend(ch.to_lowercase());
+        } else {
+            out.extend(ch.to_uppercase());
+        }
+        prev_cased = cased;
+    }
+    out
 }
 
 /// `check_delete_headers`: turn `X-Delete-After` into `X-Delete-At` and
@@ -267,7 +292,10 @@ mod tests {
         assert_eq!(s("/v1/a/").unwrap().2, "");
         assert!(s("/v1//c").is_none());
         assert!(s("/v1/a//o").is_none());
+        assert!(s("/v1/a//").is_none());
+        assert_eq!(s("/v1/").unwrap().1, "");
         assert_eq!(s("/v1/a/c/").unwrap().3, "");
+        assert_eq!(s("/v1/a/c//o").unwrap().3, "/o");
         assert!(s("//a").is_none());
         assert!(s("/").is_none());
         assert!(s("v1/a").is_none());
@@ -291,6 +319,21 @@ mod tests {
         h.append("X-Container-Meta-A", "\u{ff}");
         assert!(check_metadata(&h, "container", &c()).is_some());
         assert!(check_metadata(&h, "object", &c()).is_none());
+    }
+
+    #[test]
+    fn metadata_messages_title_case_names() {
+        let mut h = Headers::new();
+        h.append(format!("x-object-meta-{}", "n".repeat(129)), "v");
+        let r = check_metadata(&h, "object", &c()).unwrap();
+        let swift_common::http::ResponseBody::Full(body) = r.body else {
+            panic!("a full body");
+        };
+        assert_eq!(
+            &body[..],
+            format!("Metadata name too long: x-object-meta-N{}", "n".repeat(128)).as_bytes()
+        );
+        assert_eq!(py_title("big-2x_y é"), "Big-2X_Y É");
     }
 
     #[test]

@@ -96,12 +96,16 @@ pub fn options(
         r.headers.set("Allow", allowed.to_owned());
         return r;
     }
-    let mut vary = vec!["Origin"];
+    // Swift replaces the response's headers with these: no Content-Type,
+    // and `Vary: Origin` only when the origin is echoed.
+    resp.headers.remove("content-type");
+    let mut vary = Vec::new();
     if info.cors_allow_origin.as_deref().map(str::trim) == Some("*") {
         resp.headers.set("Access-Control-Allow-Origin", "*");
     } else {
         resp.headers
             .set("Access-Control-Allow-Origin", origin.to_owned());
+        vary.push("Origin");
     }
     if let Some(age) = &info.cors_max_age {
         resp.headers.set("Access-Control-Max-Age", age.clone());
@@ -120,6 +124,8 @@ pub fn options(
             .set("Access-Control-Allow-Headers", list.join(", "));
         vary.push("Access-Control-Request-Headers");
     }
-    resp.headers.set("Vary", vary.join(", "));
+    if !vary.is_empty() {
+        resp.headers.set("Vary", vary.join(", "));
+    }
     resp
 }

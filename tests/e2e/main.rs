@@ -5,6 +5,7 @@ mod docs;
 mod functional;
 mod packaging;
 mod proxy_bad_input;
+mod proxy_diff;
 mod proxy_http;
 mod proxy_server;
 mod reload;

@@ -2,7 +2,9 @@
 //! account, container and object servers from the venv, a memcached, and a
 //! proxy under test (ours or Python's, given by its binary path), each on a
 //! free loopback port, configured in a scratch directory, with the storage
-//! devices on tmpfs.
+//! devices on tmpfs. More proxies may join, in front of the same servers
+//! ([`Cluster::start_extra_proxy`]), to compare two proxies request by
+//! request.
 //!
 //! It owns the processes it starts and nothing else: every one is ended by
 //! its pid (and its process group, which a Swift server makes its own with
@@ -73,6 +75,9 @@ pub enum Node {
     /// Object server `n` (1-based). With one object server it holds all
     /// three devices; with three, server `n` holds device `d<n>`.
     Object(usize),
+    /// Another proxy `n` (1-based), from [`Cluster::start_extra_proxy`]:
+    /// the same config but its port, in front of the same servers.
+    ExtraProxy(usize),
 }
 
 impl Node {
@@ -84,13 +89,14 @@ impl Node {
             Node::Account => "account-server".to_owned(),
             Node::Container => "container-server".to_owned(),
             Node::Object(n) => format!("object-server-{n}"),
+            Node::ExtraProxy(n) => format!("proxy-server-extra-{n}"),
         }
     }
 
     /// Swift's server type: `proxy`, `account`, `container`, `object`.
     pub fn server_type(&self) -> &'static str {
         match self {
-            Node::Proxy => "proxy",
+            Node::Proxy | Node::ExtraProxy(_) => "proxy",
             Node::Account => "account",
             Node::Container => "container",
             Node::Object(_) => "object",
@@ -114,6 +120,12 @@ pub fn our_proxy() -> PathBuf {
     bin("swift-proxy-server")
 }
 
+/// The proxy pipeline of [`ClusterOptions::new`]: the functional tests'
+/// (Swift's `test/sample.conf`, without the filters the cluster does not
+/// configure).
+pub const FULL_PIPELINE: &str = "catch_errors gatekeeper healthcheck proxy-logging cache \
+                                 listing_formats tempauth copy dlo proxy-logging proxy-server";
+
 /// How to build a [`Cluster`].
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -126,6 +138,9 @@ pub struct ClusterOptions {
     pub proxy_workers: u32,
     /// Extra `[app:proxy-server]` options, e.g. shorter `node_timeout`s.
     pub proxy_app_options: Vec<(String, String)>,
+    /// The proxy's `[pipeline:main]` (every filter of [`FULL_PIPELINE`]
+    /// has its section whatever the pipeline names).
+    pub pipeline: String,
 }
 
 impl ClusterOptions {
@@ -136,6 +151,7 @@ impl ClusterOptions {
             object_servers: 1,
             proxy_workers: 1,
             proxy_app_options: Vec::new(),
+            pipeline: FULL_PIPELINE.to_owned(),
         }
     }
 
@@ -152,6 +168,12 @@ impl ClusterOptions {
     pub fn proxy_app_option(mut self, key: &str, value: &str) -> ClusterOptions {
         self.proxy_app_options
             .push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Another `[pipeline:main]`, for a proxy without some of the filters.
+    pub fn pipeline(mut self, pipeline: &str) -> ClusterOptions {
+        self.pipeline = pipeline.to_owned();
         self
     }
 }
@@ -174,6 +196,7 @@ pub struct Cluster {
     servers: BTreeMap<Node, Managed>,
     memcached: Option<Child>,
     memcached_port: u16,
+    options: ClusterOptions,
 }
 
 impl Cluster {
@@ -213,6 +236,7 @@ impl Cluster {
             servers: BTreeMap::new(),
             memcached: None,
             memcached_port,
+            options: options.clone(),
         };
         // memcached first: the proxy config names its port, which may
         // change if the one picked was taken meanwhile.
@@ -222,10 +246,7 @@ impl Cluster {
         for node in &nodes {
             let port = port_of[node];
             let (program, conf) = match node {
-                Node::Proxy => (
-                    options.proxy.clone(),
-                    cluster.write_proxy_conf(port, &options),
-                ),
+                Node::Proxy => (options.proxy.clone(), cluster.write_proxy_conf(*node, port)),
                 _ => (
                     swift_venv().join(format!("bin/swift-{}-server", node.server_type())),
                     cluster.write_storage_conf(*node, port),
@@ -258,6 +279,36 @@ impl Cluster {
         cluster
     }
 
+    /// Start another proxy, `binary` (ours or Python's), with the first
+    /// one's config on its own free port, in front of the same storage
+    /// servers, rings and memcached, and wait until it answers; it is
+    /// [`Node::ExtraProxy`] `n` (numbered from 1 in start order) and ends
+    /// with the cluster. For differential tests: the same requests to two
+    /// proxies over the same storage.
+    pub fn start_extra_proxy(&mut self, binary: impl Into<PathBuf>) -> SocketAddr {
+        let n = 1 + self
+            .servers
+            .keys()
+            .filter(|k| matches!(k, Node::ExtraProxy(_)))
+            .count();
+        let node = Node::ExtraProxy(n);
+        let port = free_ports(1)[0];
+        let conf = self.write_proxy_conf(node, port);
+        self.servers.insert(
+            node,
+            Managed {
+                program: binary.into(),
+                conf,
+                port,
+                log: self.dir.path().join(format!("log/{node}.log")),
+                child: None,
+            },
+        );
+        self.spawn(node);
+        self.wait_ready(node);
+        self.addr(node)
+    }
+
     /// The scratch directory: swift.conf, rings, `<node>.conf`, `log/`.
     pub fn swift_dir(&self) -> &Path {
         self.dir.path()
@@ -274,7 +325,7 @@ impl Cluster {
         self.devices_on_tmpfs
     }
 
-    /// Every server of the cluster, proxy first.
+    /// Every server of the cluster, proxy first, extra proxies last.
     pub fn nodes(&self) -> Vec<Node> {
         self.servers.keys().copied().collect()
     }
@@ -546,10 +597,12 @@ impl Cluster {
         )
     }
 
-    /// The proxy config: the functional tests' pipeline and tempauth users.
-    /// The same file serves ours and Python's proxy. Log lines go to the
-    /// console (`-v`), which the cluster appends to `log/proxy-server.log`.
-    fn write_proxy_conf(&self, port: u16, options: &ClusterOptions) -> PathBuf {
+    /// The proxy config `<node>.conf`: the options' pipeline (by default
+    /// the functional tests') and tempauth users. The same file serves ours
+    /// and Python's proxy. Log lines go to the console (`-v`), which the
+    /// cluster appends to `log/<node>.log`.
+    fn write_proxy_conf(&self, node: Node, port: u16) -> PathBuf {
+        let options = &self.options;
         let users: String = TEMPAUTH_USERS
             .iter()
             .map(|(account, user, key, groups)| {
@@ -562,7 +615,7 @@ impl Cluster {
             .map(|(k, v)| format!("{k} = {v}\n"))
             .collect();
         self.write(
-            "proxy-server.conf",
+            &format!("{}.conf", node.name()),
             &format!(
                 "[DEFAULT]\n\
                  bind_ip = 127.0.0.1\n\
@@ -572,8 +625,7 @@ impl Cluster {
                  swift_dir = {swift_dir}\n\
                  log_name = proxy-server\n\n\
                  [pipeline:main]\n\
-                 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache \
-                 listing_formats tempauth copy dlo proxy-logging proxy-server\n\n\
+                 pipeline = {pipeline}\n\n\
                  [app:proxy-server]\n\
                  use = egg:swift#proxy\n\
                  account_autocreate = true\n\
@@ -601,6 +653,7 @@ impl Cluster {
                  [filter:dlo]\n\
                  use = egg:swift#dlo\n",
                 workers = options.proxy_workers,
+                pipeline = options.pipeline,
                 user = Self::user(),
                 swift_dir = self.dir.path().display(),
                 memcached = self.memcached_addr(),
