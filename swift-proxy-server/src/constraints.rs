@@ -164,9 +164,10 @@ pub fn check_delete_headers(headers: &mut Headers, now: Timestamp) -> Result<(),
 }
 
 /// Python's `int(str)`: optional sign and surrounding whitespace, digits
-/// with optional single underscores between them.
+/// with optional single underscores between them; values beyond `i64`
+/// are clamped (every caller clamps to a timestamp range anyway).
 pub fn python_int(s: &str) -> Option<i64> {
-    swift_common::config::values::python_int(s)
+    swift_common::config::values::python_int_saturating(s)
 }
 
 /// `check_object_creation(req, object_name)`: length, name, content type,
@@ -350,6 +351,10 @@ mod tests {
         let mut h = Headers::new();
         h.append("X-Delete-At", "abc");
         assert!(check_delete_headers(&mut h, now).is_err());
+        // Python's ints have no range: far future is just far future.
+        let mut h = Headers::new();
+        h.append("X-Delete-At", "1".repeat(100));
+        assert!(check_delete_headers(&mut h, now).is_ok());
     }
 
     #[test]

@@ -140,6 +140,16 @@ fn decimal_value(c: char) -> Option<u8> {
 /// any Unicode decimal digits, single `_` between digits. `None` when Python
 /// raises, or when the number does not fit an `i64` (Python would accept it).
 pub(crate) fn parse_int(s: &str) -> Option<i64> {
+    parse_int_with(s, false)
+}
+
+/// [`parse_int`], with values past `i64` clamped to its range instead of
+/// refused (Python's ints have no range; callers that clamp anyway).
+pub(crate) fn parse_int_saturating(s: &str) -> Option<i64> {
+    parse_int_with(s, true)
+}
+
+fn parse_int_with(s: &str, saturate: bool) -> Option<i64> {
     let s = s.trim_matches(is_number_space);
     let (negative, digits) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
@@ -161,7 +171,11 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
         }
         let d = decimal_value(c)?;
         // Accumulate negatively so that i64::MIN fits.
-        value = value.checked_mul(10)?.checked_sub(i64::from(d))?;
+        value = match value.checked_mul(10).and_then(|v| v.checked_sub(i64::from(d))) {
+            Some(v) => v,
+            None if saturate => i64::MIN,
+            None => return None,
+        };
         prev_digit = true;
     }
     if !prev_digit {
@@ -169,6 +183,8 @@ pub(crate) fn parse_int(s: &str) -> Option<i64> {
     }
     if negative {
         Some(value)
+    } else if saturate {
+        Some(value.checked_neg().unwrap_or(i64::MAX))
     } else {
         value.checked_neg()
     }

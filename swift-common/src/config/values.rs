@@ -150,6 +150,12 @@ pub fn python_int(value: &str) -> Option<i64> {
     parse_int(value)
 }
 
+/// Python's `int()` of a string, with a value past `i64` clamped to its
+/// range (for callers that clamp anyway, such as `X-Delete-At`).
+pub fn python_int_saturating(value: &str) -> Option<i64> {
+    super::pystr::parse_int_saturating(value)
+}
+
 /// Python's `float()` of a config string; `None` where Python raises.
 pub fn python_float(value: &str) -> Option<f64> {
     parse_float(value)

@@ -105,7 +105,7 @@ fn expiration(ctx: &mut Ctx<'_>) -> Result<Option<(String, usize, Vec<Node>)>, R
     let Some(at) = ctx.req.headers.get("x-delete-at") else {
         return Ok(None);
     };
-    let at: i64 = at.trim().parse().unwrap_or(0);
+    let at = crate::constraints::python_int(at).unwrap_or(0);
     let norm = normalize_delete_at_timestamp(at as f64);
     ctx.req.headers.set("X-Delete-At", norm.clone());
     let at: i64 = norm.parse().unwrap_or(0);
