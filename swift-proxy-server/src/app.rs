@@ -166,6 +166,7 @@ impl Settings {
 
 /// The proxy app.
 pub struct ProxyApp {
+    me: std::rc::Weak<ProxyApp>,
     pub settings: Settings,
     pub logger: Logger,
     pub constraints: Constraints,
@@ -225,7 +226,8 @@ impl ProxyApp {
             let mut reg = info.borrow_mut();
             reg.register_swift(&settings, &constraints, &policies);
         }
-        Ok(Rc::new(ProxyApp {
+        Ok(Rc::new_cyclic(|me| ProxyApp {
+            me: me.clone(),
             settings,
             logger,
             constraints,
@@ -313,6 +315,71 @@ impl ProxyApp {
                 ),
             );
         }
+    }
+
+    /// Open a connection to `node` for `<device>/<part><entity_path>` and
+    /// send the request head (within `conn_timeout`); the replication
+    /// network when the headers ask for it.
+    pub async fn connect(
+        &self,
+        node: &Node,
+        part: usize,
+        method: &str,
+        entity_path: &str,
+        query: Option<&str>,
+        headers: &swift_common::http::Headers,
+    ) -> Result<swift_common::http::client::Connection, swift_common::http::client::ClientError>
+    {
+        let mut path = Ctx::backend_path(node, part, entity_path);
+        if let Some(q) = query {
+            path.push('?');
+            path.push_str(q);
+        }
+        let (ip, port) = if headers
+            .get("x-backend-use-replication-network")
+            .is_some_and(swift_common::config::values::config_true_value)
+        {
+            (node.replication_ip.as_str(), node.replication_port)
+        } else {
+            (node.ip.as_str(), node.port)
+        };
+        swift_common::http::client::Connection::open(
+            ip,
+            port,
+            method,
+            &path,
+            headers,
+            self.settings.conn_timeout,
+        )
+        .await
+    }
+
+    /// Swift's `exception_occurred`: log a failed exchange with `node` and
+    /// count it against the node.
+    pub fn exception_occurred(
+        &self,
+        node: &Node,
+        server_type: crate::controllers::ServerType,
+        info: &str,
+        err: &swift_common::http::client::ClientError,
+        trans_id: &str,
+    ) {
+        self.log(
+            Level::Error,
+            trans_id,
+            format_args!(
+                "ERROR with {} server {} re: {info}: {err}",
+                server_type.name(),
+                node.key()
+            ),
+        );
+        self.error_increment(node, trans_id);
+    }
+
+    /// This app, shared (for response bodies that outlive the request's
+    /// borrow of it, such as a GET that resumes from another node).
+    pub fn shared(&self) -> Option<Rc<ProxyApp>> {
+        self.me.upgrade()
     }
 
     /// `error_limit`: limit `node` at once (507).

@@ -171,7 +171,10 @@ fn parse_int_with(s: &str, saturate: bool) -> Option<i64> {
         }
         let d = decimal_value(c)?;
         // Accumulate negatively so that i64::MIN fits.
-        value = match value.checked_mul(10).and_then(|v| v.checked_sub(i64::from(d))) {
+        value = match value
+            .checked_mul(10)
+            .and_then(|v| v.checked_sub(i64::from(d)))
+        {
             Some(v) => v,
             None if saturate => i64::MIN,
             None => return None,

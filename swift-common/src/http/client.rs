@@ -9,15 +9,13 @@
 //! business: this module only frames bytes and bounds every wait it makes.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::message::{BodyStream, Headers};
+use super::message::Headers;
 use super::quote::{bytes_to_wsgi, push_wsgi_bytes};
 
 /// Why a backend exchange failed.
@@ -574,46 +572,16 @@ impl ResponseBody {
 /// A response body as a stream for the server to send on. A read error
 /// (timeout, a backend that went away) ends the stream with that error, so
 /// the client's connection is cut rather than given a short body silently.
-pub struct BodyStreamer {
-    fut: Option<NextItem>,
-}
-
-type StreamItem = Option<io::Result<Bytes>>;
-type NextItem = Pin<Box<dyn std::future::Future<Output = (ResponseBody, StreamItem)>>>;
-
-impl BodyStreamer {
-    pub fn new(body: ResponseBody) -> BodyStreamer {
-        BodyStreamer {
-            fut: Some(Box::pin(next_item(body))),
-        }
-    }
-}
-
-async fn next_item(mut body: ResponseBody) -> (ResponseBody, StreamItem) {
-    let item = match body.chunk().await {
-        Ok(Some(b)) => Some(Ok(b)),
-        Ok(None) => None,
-        Err(e) => Some(Err(io::Error::other(e.to_string()))),
-    };
-    (body, item)
-}
-
-impl BodyStream for BodyStreamer {
-    fn poll_chunk(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<StreamItem> {
-        let Some(fut) = self.fut.as_mut() else {
-            return Poll::Ready(None);
-        };
-        match fut.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready((body, item)) => {
-                self.fut = match &item {
-                    Some(Ok(_)) => Some(Box::pin(next_item(body))),
-                    _ => None,
-                };
-                Poll::Ready(item)
+pub fn body_stream(body: ResponseBody) -> super::stream::Unfold<ResponseBody> {
+    super::stream::unfold(body, |mut body| {
+        Box::pin(async move {
+            match body.chunk().await {
+                Ok(Some(b)) => Some((Ok(b), body)),
+                Ok(None) => None,
+                Err(e) => Some((Err(io::Error::other(e.to_string())), body)),
             }
-        }
-    }
+        })
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod message;
 pub mod quote;
 pub mod server;
 pub mod service;
+pub mod stream;
 pub mod trans_id;
 
 pub use body::{Body, BodyProgress};

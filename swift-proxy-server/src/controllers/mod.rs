@@ -11,12 +11,13 @@
 pub mod account;
 pub mod container;
 pub mod obj;
+pub mod resume;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use swift_common::http::client::{BodyStreamer, ClientError, Connection, ResponseHead};
+use swift_common::http::client::{ClientError, Connection, ResponseHead, body_stream};
 use swift_common::http::quote::{parse_qsl, urlencode, wsgi_bytes, wsgi_quote};
 use swift_common::http::{Headers, Request, Response, ResponseBody};
 use swift_common::logging::Level;
@@ -359,28 +360,9 @@ impl<'a> Ctx<'a> {
         query: Option<&str>,
         headers: &Headers,
     ) -> Result<Connection, ClientError> {
-        let mut path = Self::backend_path(node, part, entity_path);
-        if let Some(q) = query {
-            path.push('?');
-            path.push_str(q);
-        }
-        let (ip, port) = if headers
-            .get("x-backend-use-replication-network")
-            .is_some_and(swift_common::config::values::config_true_value)
-        {
-            (node.replication_ip.as_str(), node.replication_port)
-        } else {
-            (node.ip.as_str(), node.port)
-        };
-        Connection::open(
-            ip,
-            port,
-            method,
-            &path,
-            headers,
-            self.app.settings.conn_timeout,
-        )
-        .await
+        self.app
+            .connect(node, part, method, entity_path, query, headers)
+            .await
     }
 
     /// Swift's `exception_occurred`: log the failure with the node and
@@ -392,15 +374,8 @@ impl<'a> Ctx<'a> {
         info: &str,
         err: &ClientError,
     ) {
-        self.log(
-            Level::Error,
-            format_args!(
-                "ERROR with {} server {} re: {info}: {err}",
-                server_type.name(),
-                node.key()
-            ),
-        );
-        self.app.error_increment(node, &self.trans_id);
+        self.app
+            .exception_occurred(node, server_type, info, err, &self.trans_id);
     }
 
     /// Swift's `check_response`: a 507 limits the node, a 5xx counts an
@@ -702,7 +677,7 @@ impl<'a> Ctx<'a> {
             node_timeout
         };
         let mut results: Vec<BackendResult> = Vec::new();
-        let mut sources: Vec<(Timestamp, Connection, ResponseHead)> = Vec::new();
+        let mut sources: Vec<(Timestamp, Connection, ResponseHead, Node)> = Vec::new();
         let mut latest_404 = Timestamp::default();
         let primaries = nodes.borrow().num_primaries;
         let mut missing_suppression = 1usize.min(primaries.saturating_sub(1));
@@ -757,7 +732,7 @@ impl<'a> Ctx<'a> {
                     ],
                 );
                 if ts >= latest_404 {
-                    sources.push((ts, conn, head));
+                    sources.push((ts, conn, head, node));
                     if !newest {
                         break;
                     }
@@ -797,7 +772,7 @@ impl<'a> Ctx<'a> {
                 node: Some(node),
             });
         }
-        sources.retain(|(ts, _, _)| *ts >= latest_404);
+        sources.retain(|(ts, _, _, _)| *ts >= latest_404);
         // The newest good source wins (the last of equals, as Python's
         // stable sort and pop give).
         let best = sources
@@ -805,7 +780,7 @@ impl<'a> Ctx<'a> {
             .enumerate()
             .fold(
                 None::<(usize, Timestamp)>,
-                |acc, (i, (ts, _, _))| match acc {
+                |acc, (i, (ts, _, _, _))| match acc {
                     Some((_, t)) if t > *ts => acc,
                     _ => Some((i, *ts)),
                 },
@@ -813,9 +788,20 @@ impl<'a> Ctx<'a> {
             .map(|(i, _)| i);
         let mut resp = match best {
             Some(i) => {
-                let (_, conn, head) = sources.swap_remove(i);
+                let (_, conn, head, node) = sources.swap_remove(i);
                 drop(sources);
-                self.working_response(conn, head, body_timeout)
+                let source = Source {
+                    conn,
+                    head,
+                    node,
+                    server_type,
+                    nodes,
+                    headers,
+                    part,
+                    entity_path,
+                    query,
+                };
+                self.working_response(source, body_timeout)
             }
             None => best_response(
                 self.app,
@@ -844,12 +830,18 @@ impl<'a> Ctx<'a> {
     }
 
     /// `get_working_response`: the client's response from a good source.
-    fn working_response(
-        &self,
-        conn: Connection,
-        head: ResponseHead,
-        body_timeout: std::time::Duration,
-    ) -> Response {
+    fn working_response(&self, source: Source<'_>, body_timeout: std::time::Duration) -> Response {
+        let Source {
+            conn,
+            head,
+            node,
+            server_type,
+            nodes,
+            headers,
+            part,
+            entity_path,
+            query,
+        } = source;
         let mut resp = swob::status(head.status);
         update_headers(&mut resp, &head.headers);
         resp.headers.set("Accept-Ranges", "bytes");
@@ -864,8 +856,28 @@ impl<'a> Ctx<'a> {
                     resp.headers.remove("content-length");
                 }
             }
+            let remaining = resume::Remaining::of(&head);
             let body = conn.into_body(&head, body_timeout);
-            resp.body = ResponseBody::Stream(Box::pin(BodyStreamer::new(body)));
+            let etag = head.headers.get("etag").map(|e| e.replace('"', ""));
+            resp.body = match (server_type, remaining, etag, self.app.shared()) {
+                (ServerType::Object, Some(remaining), Some(etag), Some(app)) => {
+                    ResponseBody::Stream(Box::pin(resume::stream(resume::Resume {
+                        app,
+                        trans_id: self.trans_id.clone(),
+                        nodes,
+                        headers,
+                        part,
+                        entity_path: entity_path.to_owned(),
+                        query: query.map(str::to_owned),
+                        body,
+                        node,
+                        etag,
+                        remaining,
+                        timeout: body_timeout,
+                    })))
+                }
+                _ => ResponseBody::Stream(Box::pin(body_stream(body))),
+            };
         } else if self.req.method == "HEAD" {
             if let Some(cl) = head.headers.get("content-length") {
                 resp.headers.set("Content-Length", cl.to_owned());
@@ -874,6 +886,19 @@ impl<'a> Ctx<'a> {
         }
         resp
     }
+}
+
+/// A good source and what resuming from another node would need.
+struct Source<'q> {
+    conn: Connection,
+    head: ResponseHead,
+    node: Node,
+    server_type: ServerType,
+    nodes: SharedNodes,
+    headers: Headers,
+    part: usize,
+    entity_path: &'q str,
+    query: Option<&'q str>,
 }
 
 /// What a controller passes through from a client's write to a backend
