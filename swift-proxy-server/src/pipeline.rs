@@ -1,7 +1,7 @@
 //! Build the served chain from `[pipeline:main]`: resolve each component's
 //! `use = egg:swift#<name>` to a factory, insert the filters Swift requires
-//! (`catch_errors` first, `gatekeeper` after it) when the config leaves them
-//! out, and wrap the app from the inside out.
+//! (`catch_errors` first, `gatekeeper` after it, `dlo` after auth) when the
+//! config leaves them out, and wrap the app from the inside out.
 //!
 //! An unknown entry point is an error that names the section and lists what
 //! this proxy supports.
@@ -16,7 +16,7 @@ use swift_common::wsgi::AppContext;
 
 use crate::app::ProxyApp;
 use crate::info_registry::SwiftInfo;
-use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging};
+use crate::middleware::{catch_errors, dlo, gatekeeper, healthcheck, proxy_logging};
 
 /// A filter factory: builds the filter around the next service.
 type FilterFactory = fn(&FilterContext<'_>, Rc<dyn Service>) -> Result<Rc<dyn Service>, String>;
@@ -58,14 +58,32 @@ pub fn logger_for(conf: &Conf, prefix: &str, app: &AppContext<'_>) -> Result<Log
 /// The filters this proxy implements, by entry point name.
 const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
+    ("dlo", dlo::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
     ("proxy_logging", proxy_logging::factory),
 ];
 
-/// Filters Swift's proxy inserts when missing (`required_filters`), that we
-/// implement: catch_errors at the front, gatekeeper right after it.
-const REQUIRED: &[&str] = &["catch_errors", "gatekeeper"];
+/// Swift's `required_filters` that we implement, in Swift's order (they are
+/// inserted in reverse): each goes right after the last of its `after`
+/// filters present in the pipeline, else first.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("catch_errors", &[]),
+    // Only when the pipeline starts with catch_errors (see `afters`).
+    ("gatekeeper", &["catch_errors"]),
+    (
+        "dlo",
+        &[
+            "copy",
+            "staticweb",
+            "tempauth",
+            "keystoneauth",
+            "catch_errors",
+            "gatekeeper",
+            "proxy_logging",
+        ],
+    ),
+];
 
 fn supported() -> String {
     FILTERS
@@ -107,7 +125,8 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
         }
         filters.push((f.entry_point.clone(), f.conf.clone()));
     }
-    insert_required(&mut filters, &pipeline.global_conf, ctx.logger);
+    let app_name = app.conf.section().strip_prefix("app:").unwrap_or("proxy");
+    insert_required(&mut filters, &pipeline.global_conf, ctx.logger, app_name);
     let info = Rc::new(RefCell::new(SwiftInfo::default()));
     let mut service: Rc<dyn Service> = ProxyApp::new(&app.conf, ctx, info.clone())?;
     for (name, conf) in filters.iter().rev() {
@@ -128,18 +147,37 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
     Ok(service)
 }
 
+/// A required filter's `after_fn` applied to the pipeline as it is now.
+fn afters<'a>(name: &str, after: &'a [&'a str], filters: &[(String, Conf)]) -> &'a [&'a str] {
+    match name {
+        "gatekeeper" if filters.first().is_none_or(|(n, _)| n != "catch_errors") => &[],
+        _ => after,
+    }
+}
+
+/// A filter as `str(pipeline)` shows it: the name it has in the pipeline
+/// line (its section's), the entry point for an inserted one.
+fn display_name(name: &str, conf: &Conf) -> String {
+    conf.section()
+        .strip_prefix("filter:")
+        .unwrap_or(name)
+        .to_owned()
+}
+
 /// Swift's `modify_wsgi_pipeline` for the filters we have.
-fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Logger) {
-    let before: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
-    for name in REQUIRED {
+fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Logger, app: &str) {
+    let mut modified = false;
+    for (name, after) in REQUIRED.iter().rev() {
         if filters.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let at = match *name {
-            "gatekeeper" if filters.first().is_some_and(|(n, _)| n == "catch_errors") => 1,
-            _ => 0,
-        };
-        logger.notice(format_args!(
+        let at = afters(name, after, filters)
+            .iter()
+            .filter_map(|a| filters.iter().position(|(n, _)| n == a))
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0);
+        logger.info(format_args!(
             "Adding required filter {name} to pipeline at position {at}"
         ));
         // Paste configures an inserted filter from the global conf alone.
@@ -149,14 +187,86 @@ fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Lo
             .collect();
         let conf = Conf::new(global.source(), format!("filter:{name}"), values);
         filters.insert(at, (name.to_string(), conf));
+        modified = true;
     }
-    let after: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
-    if after != before {
-        let mut names = after;
-        names.push("proxy".into());
-        logger.notice(format_args!(
+    let mut names: Vec<String> = filters.iter().map(|(n, c)| display_name(n, c)).collect();
+    names.push(app.to_owned());
+    if modified {
+        logger.info(format_args!(
             "Pipeline was modified. New pipeline is \"{}\".",
             names.join(" ")
         ));
+    } else {
+        logger.debug(format_args!("Pipeline is \"{}\"", names.join(" ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// Insert the required filters into `pipeline` (section names; the
+    /// entry point is the name with `-` as `_`): the names after, and the
+    /// lines logged.
+    fn insert(pipeline: &str) -> (String, Vec<String>) {
+        let log = tempfile::NamedTempFile::new().expect("temp file");
+        let logger = Logger::console_only("proxy-server", Some(log.reopen().expect("reopen")));
+        let mut filters: Vec<(String, Conf)> = pipeline
+            .split_whitespace()
+            .map(|n| {
+                let conf = Conf::from_pairs("p.conf", format!("filter:{n}"), &[]);
+                (n.replace('-', "_"), conf)
+            })
+            .collect();
+        let global = Conf::from_pairs("p.conf", "DEFAULT", &[]);
+        insert_required(&mut filters, &global, &logger, "proxy-server");
+        let mut text = String::new();
+        log.reopen()
+            .expect("reopen")
+            .read_to_string(&mut text)
+            .expect("read");
+        let names: Vec<String> = filters.iter().map(|(n, c)| display_name(n, c)).collect();
+        (names.join(" "), text.lines().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn required_filters_go_where_swift_puts_them() {
+        let (names, log) = insert("catch_errors gatekeeper healthcheck proxy-logging");
+        assert_eq!(
+            names,
+            "catch_errors gatekeeper healthcheck proxy-logging dlo"
+        );
+        assert_eq!(
+            log,
+            [
+                "proxy-server: Adding required filter dlo to pipeline at position 4",
+                "proxy-server: Pipeline was modified. New pipeline is \"catch_errors gatekeeper healthcheck proxy-logging dlo proxy-server\".",
+            ]
+        );
+        // Reversed order: dlo first (nothing to follow), then gatekeeper
+        // (the pipeline does not start with catch_errors), then catch_errors.
+        let (names, log) = insert("healthcheck");
+        assert_eq!(names, "catch_errors gatekeeper dlo healthcheck");
+        assert_eq!(
+            &log[..3],
+            [
+                "proxy-server: Adding required filter dlo to pipeline at position 0",
+                "proxy-server: Adding required filter gatekeeper to pipeline at position 0",
+                "proxy-server: Adding required filter catch_errors to pipeline at position 0",
+            ]
+        );
+        let (names, _) = insert("gatekeeper healthcheck");
+        assert_eq!(names, "catch_errors gatekeeper dlo healthcheck");
+        let (names, log) = insert("catch_errors proxy-logging dlo");
+        assert_eq!(names, "catch_errors gatekeeper proxy-logging dlo");
+        assert_eq!(
+            log[0],
+            "proxy-server: Adding required filter gatekeeper to pipeline at position 1"
+        );
+        // Nothing missing: nothing said above debug.
+        let (_, log) = insert("catch_errors gatekeeper dlo");
+        assert!(log.is_empty(), "{log:?}");
     }
 }
