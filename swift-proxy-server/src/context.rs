@@ -2,7 +2,8 @@
 //! request, kept in [`Env::ext`]: Swift's environ keys `swift.authorize`
 //! ([`Authorize`]), `swift.cache` ([`SwiftCache`]), `swift.infocache`
 //! ([`InfoCache`]), `REMOTE_USER` ([`RemoteUser`]), `swift_owner`
-//! ([`SwiftOwner`]); and [`subrequest`], Swift's `make_pre_authed_request`.
+//! ([`SwiftOwner`]); and [`subrequest`], Swift's `make_pre_authed_request`,
+//! and [`client_subrequest`], Swift's `make_subrequest`.
 //!
 //! Only types and the plumbing between them live here: what is cached, how
 //! users are authorized, how memcached is spoken to, belong to the modules
@@ -177,6 +178,53 @@ pub fn subrequest(parent: &mut Env, method: &str, path: &str, source: &str) -> R
     req
 }
 
+/// The client's request headers Swift's `make_env` carries into a
+/// subrequest (besides `User-Agent`, which the caller's `agent` makes).
+const CLIENT_SUBREQUEST_HEADERS: &[&str] = &[
+    "Host",
+    "Origin",
+    "Access-Control-Request-Method",
+    "X-User-Id",
+    "X-Project-Id",
+    "Referer",
+];
+
+/// Swift's `make_subrequest`: a request a middleware makes on behalf of
+/// `parent` and authorized as the client (`swift.authorize` is kept, as are
+/// `REMOTE_USER`, the caches and the trans id; `swift_owner` is not).
+/// `parent_headers` are the client's: their Host, Origin, Referer, ...
+/// come along. `agent` is the User-Agent, with `%(orig)s` standing for the
+/// client's; `path` is quoted, with an optional query. The body is empty
+/// and the protocol HTTP/1.0, as `Request.blank` makes them.
+pub fn client_subrequest(
+    parent: &mut Env,
+    parent_headers: &Headers,
+    method: &str,
+    path: &str,
+    agent: &str,
+    source: &str,
+) -> Request {
+    infocache(parent);
+    let mut req = Request::new(method, path);
+    req.version = swift_common::http::Version::Http10;
+    req.env = parent.clone();
+    req.env.ext.remove::<SwiftOwner>();
+    req.env.source = Some(source.to_owned());
+    req.env.access_log_made = false;
+    req.env.log_info = Vec::new();
+    for name in CLIENT_SUBREQUEST_HEADERS {
+        if let Some(v) = parent_headers.get(name) {
+            req.headers.append(*name, v.to_owned());
+        }
+    }
+    let orig = parent_headers.get("user-agent").unwrap_or("");
+    let ua = agent.replace("%(orig)s", orig).trim().to_owned();
+    if !ua.is_empty() {
+        req.headers.append("User-Agent", ua);
+    }
+    req
+}
+
 /// How long a request may wait on memcache for info before going to the
 /// backends anyway.
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -204,5 +252,40 @@ mod tests {
         a.0.borrow_mut()
             .insert("k".into(), Rc::new(serde_json::Value::Null));
         assert!(b.0.borrow().contains_key("k"));
+    }
+
+    #[test]
+    fn client_subrequests_keep_the_authorization_and_the_client_headers() {
+        let mut env = Env {
+            trans_id: Some("tx2".into()),
+            ..Env::default()
+        };
+        env.ext.insert(Authorize(Rc::new(|_| {
+            Box::pin(async { AuthOutcome::allowed(false) })
+        })));
+        env.ext.insert(SwiftOwner(true));
+        env.ext.insert(RemoteUser("test,test:tester".into()));
+        let mut h = Headers::new();
+        h.append("Referer", "http://example.com/");
+        h.append("User-Agent", "curl/8");
+        h.append("X-Auth-Token", "secret");
+        let sub = client_subrequest(
+            &mut env,
+            &h,
+            "GET",
+            "/v1/a/c?prefix=p",
+            "%(orig)s  DLO",
+            "DLO",
+        );
+        assert!(sub.env.ext.get::<Authorize>().is_some());
+        assert!(sub.env.ext.get::<RemoteUser>().is_some());
+        assert!(!is_swift_owner(&sub.env));
+        assert_eq!(sub.headers.get("referer"), Some("http://example.com/"));
+        assert_eq!(sub.headers.get("user-agent"), Some("curl/8  DLO"));
+        assert!(sub.headers.get("x-auth-token").is_none());
+        assert_eq!(sub.env.source.as_deref(), Some("DLO"));
+        assert_eq!(sub.query(), Some("prefix=p"));
+        let sub = client_subrequest(&mut env, &Headers::new(), "GET", "/", "%(orig)s DLO", "DLO");
+        assert_eq!(sub.headers.get("user-agent"), Some("DLO"));
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod app;
+pub mod conditional;
 pub mod constraints;
 pub mod context;
 pub mod controllers;

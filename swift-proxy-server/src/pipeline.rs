@@ -1,8 +1,8 @@
 //! Build the served chain from `[pipeline:main]`: resolve each component's
 //! `use = egg:swift#<name>` to a factory, insert the filters Swift requires
 //! (`catch_errors` first, `gatekeeper` after it, `listing_formats` after
-//! those and `proxy_logging`) when the config leaves them out, and wrap the
-//! app from the inside out.
+//! those and `proxy_logging`, `dlo` after auth) when the config leaves them
+//! out, and wrap the app from the inside out.
 //!
 //! An unknown entry point is an error that names the section and lists what
 //! this proxy supports.
@@ -18,7 +18,7 @@ use swift_common::wsgi::AppContext;
 use crate::app::ProxyApp;
 use crate::info_registry::SwiftInfo;
 use crate::middleware::{
-    cache, catch_errors, gatekeeper, healthcheck, listing_formats, proxy_logging,
+    cache, catch_errors, dlo, gatekeeper, healthcheck, listing_formats, proxy_logging,
 };
 
 /// A filter factory: builds the filter around the next service.
@@ -61,6 +61,7 @@ pub fn logger_for(conf: &Conf, prefix: &str, app: &AppContext<'_>) -> Result<Log
 /// The filters this proxy implements, by entry point name.
 const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
+    ("dlo", dlo::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
     ("listing_formats", listing_formats::factory),
@@ -71,7 +72,7 @@ const FILTERS: &[(&str, FilterFactory)] = &[
 
 /// Swift's `required_filters` (proxy/server.py), in its order: each filter
 /// goes right after the last of its "after" filters present in the
-/// pipeline, or first. Those this proxy does not implement yet (copy, dlo,
+/// pipeline, or first. Those this proxy does not implement yet (copy,
 /// versioned_writes) are skipped.
 const REQUIRED: &[(&str, AfterFn)] = &[
     ("catch_errors", |_| &[]),
