@@ -2,7 +2,9 @@
 //! request, kept in [`Env::ext`]: Swift's environ keys `swift.authorize`
 //! ([`Authorize`]), `swift.cache` ([`SwiftCache`]), `swift.infocache`
 //! ([`InfoCache`]), `REMOTE_USER` ([`RemoteUser`]), `swift_owner`
-//! ([`SwiftOwner`]); and [`subrequest`], Swift's `make_pre_authed_request`.
+//! ([`SwiftOwner`]); [`subrequest`], Swift's `make_pre_authed_request`, and
+//! [`make_subrequest`], Swift's `make_subrequest` (authorized as the client);
+//! [`LoggedTarget`], the client request as the access log names it.
 //!
 //! Only types and the plumbing between them live here: what is cached, how
 //! users are authorized, how memcached is spoken to, belong to the modules
@@ -143,6 +145,52 @@ pub fn subrequest(parent: &mut Env, method: &str, path: &str, source: &str) -> R
     req
 }
 
+/// Swift's `make_subrequest(env, path=..., headers=..., swift_source=...)`:
+/// a request the proxy makes for the client, authorized as the client
+/// (`swift.authorize` and `REMOTE_USER` kept, `swift_owner` not: the
+/// subrequest is authorized afresh), logged with `source`, sharing the
+/// parent's trans id, cache and info cache. `path` is a quoted path with an
+/// optional query; `headers` are set over `User-Agent: Swift`, as swob's
+/// `Request.blank` sets them.
+pub fn make_subrequest(
+    parent: &mut Env,
+    method: &str,
+    path: &str,
+    headers: &Headers,
+    source: &str,
+) -> Request {
+    infocache(parent);
+    let mut req = Request::new(method, path);
+    req.env = parent.clone();
+    req.env.ext.remove::<SwiftOwner>();
+    req.env.source = Some(source.to_owned());
+    req.env.access_log_made = false;
+    req.env.log_info = Vec::new();
+    req.headers.append("User-Agent", "Swift");
+    for (k, v) in headers.iter() {
+        req.headers.set(k.to_owned(), v.to_owned());
+    }
+    req
+}
+
+/// The request the access log names for a client request that a middleware
+/// rewrote after proxy_logging saw it: Swift's proxy_logging reads
+/// `PATH_INFO` and `QUERY_STRING` when it logs, so a `COPY` that copy turned
+/// into a `PUT` of the destination is logged with the destination's path.
+/// proxy_logging puts a fresh one in the env of each request it logs; the
+/// middleware that rewrites stores the new target (quoted path and query).
+#[derive(Clone, Default, Debug)]
+pub struct LoggedTarget(pub Rc<RefCell<Option<String>>>);
+
+impl LoggedTarget {
+    /// Record that the request in `env` now targets `target`.
+    pub fn rewrite(env: &Env, target: &str) {
+        if let Some(t) = env.ext.get::<LoggedTarget>() {
+            *t.0.borrow_mut() = Some(target.to_owned());
+        }
+    }
+}
+
 /// How long a request may wait on memcache for info before going to the
 /// backends anyway.
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -170,5 +218,54 @@ mod tests {
         a.0.borrow_mut()
             .insert("k".into(), Rc::new(serde_json::Value::Null));
         assert!(b.0.borrow().contains_key("k"));
+    }
+
+    #[test]
+    fn client_subrequests_keep_authorize_and_take_the_given_headers() {
+        let mut env = Env {
+            trans_id: Some("tx2".into()),
+            access_log_made: true,
+            log_info: vec!["x".into()],
+            ..Env::default()
+        };
+        env.ext.insert(Authorize(Rc::new(|_| {
+            Box::pin(async { AuthOutcome::allowed(false) })
+        })));
+        env.ext.insert(SwiftOwner(true));
+        env.ext.insert(RemoteUser("test,test:tester".into()));
+        let mut h = Headers::new();
+        h.append("User-Agent", "curl/8");
+        h.append("Range", "bytes=1-2");
+        let sub = make_subrequest(&mut env, "GET", "/v1/a/c/o%20x?format=raw", &h, "SSC");
+        assert!(sub.env.ext.get::<Authorize>().is_some());
+        assert!(sub.env.ext.get::<RemoteUser>().is_some());
+        assert!(!is_swift_owner(&sub.env));
+        assert!(is_swift_owner(&env));
+        assert_eq!(sub.method, "GET");
+        assert_eq!(sub.path_info(), "/v1/a/c/o x");
+        assert_eq!(sub.query(), Some("format=raw"));
+        assert_eq!(sub.env.source.as_deref(), Some("SSC"));
+        assert_eq!(sub.env.trans_id.as_deref(), Some("tx2"));
+        assert!(!sub.env.access_log_made);
+        assert!(sub.env.log_info.is_empty());
+        assert_eq!(
+            sub.headers.get_all("user-agent").collect::<Vec<_>>(),
+            ["curl/8"]
+        );
+        assert_eq!(sub.headers.get("range"), Some("bytes=1-2"));
+        assert!(sub.env.ext.get::<InfoCache>().is_some());
+        let sub = make_subrequest(&mut env, "GET", "/v1/a", &Headers::new(), "SSC");
+        assert_eq!(sub.headers.get("user-agent"), Some("Swift"));
+    }
+
+    #[test]
+    fn a_rewrite_reaches_the_logged_target_shared_by_env_copies() {
+        let mut env = Env::default();
+        LoggedTarget::rewrite(&env, "/ignored");
+        let t = LoggedTarget::default();
+        env.ext.insert(t.clone());
+        let moved = env.clone();
+        LoggedTarget::rewrite(&moved, "/v1/a/c/dst?x=1");
+        assert_eq!(t.0.borrow().as_deref(), Some("/v1/a/c/dst?x=1"));
     }
 }
