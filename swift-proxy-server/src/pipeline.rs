@@ -1,7 +1,8 @@
 //! Build the served chain from `[pipeline:main]`: resolve each component's
 //! `use = egg:swift#<name>` to a factory, insert the filters Swift requires
-//! (`catch_errors` first, `gatekeeper` after it) when the config leaves them
-//! out, and wrap the app from the inside out.
+//! (`catch_errors` first, `gatekeeper` after it, `copy` after those, auth
+//! and `proxy_logging`) when the config leaves them out, and wrap the app
+//! from the inside out.
 //!
 //! An unknown entry point is an error that names the section and lists what
 //! this proxy supports.
@@ -16,7 +17,7 @@ use swift_common::wsgi::AppContext;
 
 use crate::app::ProxyApp;
 use crate::info_registry::SwiftInfo;
-use crate::middleware::{catch_errors, gatekeeper, healthcheck, proxy_logging};
+use crate::middleware::{catch_errors, copy, gatekeeper, healthcheck, proxy_logging};
 
 /// A filter factory: builds the filter around the next service.
 type FilterFactory = fn(&FilterContext<'_>, Rc<dyn Service>) -> Result<Rc<dyn Service>, String>;
@@ -58,14 +59,77 @@ pub fn logger_for(conf: &Conf, prefix: &str, app: &AppContext<'_>) -> Result<Log
 /// The filters this proxy implements, by entry point name.
 const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
+    ("copy", copy::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
     ("proxy_logging", proxy_logging::factory),
 ];
 
-/// Filters Swift's proxy inserts when missing (`required_filters`), that we
-/// implement: catch_errors at the front, gatekeeper right after it.
-const REQUIRED: &[&str] = &["catch_errors", "gatekeeper"];
+/// Swift's `required_filters` (proxy/server.py), in its order: each filter
+/// goes right after the last of its "after" filters present in the
+/// pipeline, or first. Those this proxy does not implement yet are skipped.
+const REQUIRED: &[(&str, AfterFn)] = &[
+    ("catch_errors", |_| &[]),
+    ("gatekeeper", |pipe| {
+        if pipe
+            .first()
+            .is_some_and(|f| f.entry_point == "catch_errors")
+        {
+            &["catch_errors"]
+        } else {
+            &[]
+        }
+    }),
+    ("listing_formats", |_| {
+        &["catch_errors", "gatekeeper", "proxy_logging", "memcache"]
+    }),
+    ("copy", |_| {
+        &[
+            "staticweb",
+            "tempauth",
+            "keystoneauth",
+            "catch_errors",
+            "gatekeeper",
+            "proxy_logging",
+        ]
+    }),
+    ("dlo", |_| {
+        &[
+            "copy",
+            "staticweb",
+            "tempauth",
+            "keystoneauth",
+            "catch_errors",
+            "gatekeeper",
+            "proxy_logging",
+        ]
+    }),
+    ("versioned_writes", |_| {
+        &[
+            "slo",
+            "dlo",
+            "copy",
+            "staticweb",
+            "tempauth",
+            "keystoneauth",
+            "catch_errors",
+            "gatekeeper",
+            "proxy_logging",
+        ]
+    }),
+];
+
+/// Which filters a required filter goes after, given the pipeline.
+type AfterFn = fn(&[Filter]) -> &'static [&'static str];
+
+/// A filter of the pipeline being built.
+struct Filter {
+    /// The name shown in the pipeline (as written, or the entry point of an
+    /// inserted filter).
+    name: String,
+    entry_point: String,
+    conf: Conf,
+}
 
 fn supported() -> String {
     FILTERS
@@ -95,7 +159,7 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
             describe(app)
         ));
     }
-    let mut filters: Vec<(String, Conf)> = Vec::new();
+    let mut filters: Vec<Filter> = Vec::new();
     for f in &pipeline.filters {
         if f.dist != "swift" || !FILTERS.iter().any(|(n, _)| *n == f.entry_point) {
             return Err(format!(
@@ -105,20 +169,24 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
                 supported()
             ));
         }
-        filters.push((f.entry_point.clone(), f.conf.clone()));
+        filters.push(Filter {
+            name: f.name.clone(),
+            entry_point: f.entry_point.clone(),
+            conf: f.conf.clone(),
+        });
     }
-    insert_required(&mut filters, &pipeline.global_conf, ctx.logger);
+    insert_required(&mut filters, &app.name, &pipeline.global_conf, ctx.logger);
     let info = Rc::new(RefCell::new(SwiftInfo::default()));
     let mut service: Rc<dyn Service> = ProxyApp::new(&app.conf, ctx, info.clone())?;
-    for (name, conf) in filters.iter().rev() {
+    for f in filters.iter().rev() {
         let factory = FILTERS
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == f.entry_point)
             .map(|(_, f)| *f)
-            .ok_or_else(|| format!("unknown filter {name}"))?;
+            .ok_or_else(|| format!("unknown filter {}", f.entry_point))?;
         service = factory(
             &FilterContext {
-                conf,
+                conf: &f.conf,
                 app: ctx,
                 info: &info,
             },
@@ -128,18 +196,23 @@ pub fn build(ctx: &AppContext<'_>) -> Result<Rc<dyn Service>, String> {
     Ok(service)
 }
 
-/// Swift's `modify_wsgi_pipeline` for the filters we have.
-fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Logger) {
-    let before: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
-    for name in REQUIRED {
-        if filters.iter().any(|(n, _)| n == name) {
+/// Swift's `modify_wsgi_pipeline` for the filters we have: the required
+/// filters in reverse order, each missing one inserted after its "after"
+/// filters, logged as Swift logs it (INFO).
+fn insert_required(filters: &mut Vec<Filter>, app_name: &str, global: &Conf, logger: &Logger) {
+    let mut modified = false;
+    for (name, after) in REQUIRED.iter().rev() {
+        if !FILTERS.iter().any(|(n, _)| n == name) || filters.iter().any(|f| f.entry_point == *name)
+        {
             continue;
         }
-        let at = match *name {
-            "gatekeeper" if filters.first().is_some_and(|(n, _)| n == "catch_errors") => 1,
-            _ => 0,
-        };
-        logger.notice(format_args!(
+        let at = after(filters)
+            .iter()
+            .filter_map(|a| filters.iter().position(|f| f.entry_point == *a))
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(0);
+        logger.info(format_args!(
             "Adding required filter {name} to pipeline at position {at}"
         ));
         // Paste configures an inserted filter from the global conf alone.
@@ -148,15 +221,151 @@ fn insert_required(filters: &mut Vec<(String, Conf)>, global: &Conf, logger: &Lo
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         let conf = Conf::new(global.source(), format!("filter:{name}"), values);
-        filters.insert(at, (name.to_string(), conf));
+        filters.insert(
+            at,
+            Filter {
+                name: name.to_string(),
+                entry_point: name.to_string(),
+                conf,
+            },
+        );
+        modified = true;
     }
-    let after: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
-    if after != before {
-        let mut names = after;
-        names.push("proxy".into());
-        logger.notice(format_args!(
+    let mut names: Vec<&str> = filters.iter().map(|f| f.name.as_str()).collect();
+    names.push(app_name);
+    if modified {
+        logger.info(format_args!(
             "Pipeline was modified. New pipeline is \"{}\".",
             names.join(" ")
         ));
+    } else {
+        logger.debug(format_args!("Pipeline is \"{}\"", names.join(" ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use swift_common::logging::{Level, LogConfig, Target};
+
+    use super::*;
+
+    /// Insert the required filters into `pipeline` (name, entry point);
+    /// the resulting names and the log lines.
+    fn required(pipeline: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let cfg = LogConfig {
+            name: "proxy-server".into(),
+            level: Level::Debug,
+            facility: 16,
+            max_line_length: 0,
+            target: Target::File(path.clone()),
+        };
+        let logger = Logger::open(&cfg, None).unwrap();
+        let global = Conf::new("/etc/swift/proxy-server.conf", "DEFAULT", BTreeMap::new());
+        let mut filters: Vec<Filter> = pipeline
+            .iter()
+            .map(|(name, ep)| Filter {
+                name: name.to_string(),
+                entry_point: ep.to_string(),
+                conf: global.clone(),
+            })
+            .collect();
+        insert_required(&mut filters, "proxy-server", &global, &logger);
+        let log = std::fs::read_to_string(&path).unwrap();
+        let lines = log
+            .lines()
+            .map(|l| l.split_once("proxy-server: ").unwrap().1.to_owned())
+            .collect();
+        (filters.into_iter().map(|f| f.name).collect(), lines)
+    }
+
+    // What Swift 2.38.3's modify_wsgi_pipeline logs for these pipelines,
+    // with required_filters cut to the filters this proxy implements
+    // (catch_errors, gatekeeper, copy).
+    #[test]
+    fn required_filters_go_where_swift_puts_them() {
+        let (names, log) = required(&[]);
+        assert_eq!(names, ["catch_errors", "gatekeeper", "copy"]);
+        assert_eq!(
+            log,
+            [
+                "Adding required filter copy to pipeline at position 0",
+                "Adding required filter gatekeeper to pipeline at position 0",
+                "Adding required filter catch_errors to pipeline at position 0",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper copy proxy-server\".",
+            ]
+        );
+        let (names, log) = required(&[
+            ("catch_errors", "catch_errors"),
+            ("gatekeeper", "gatekeeper"),
+            ("healthcheck", "healthcheck"),
+            ("proxy-logging", "proxy_logging"),
+            ("proxy-logging", "proxy_logging"),
+        ]);
+        assert_eq!(
+            names,
+            [
+                "catch_errors",
+                "gatekeeper",
+                "healthcheck",
+                "proxy-logging",
+                "copy",
+                "proxy-logging"
+            ]
+        );
+        assert_eq!(
+            log,
+            [
+                "Adding required filter copy to pipeline at position 4",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper healthcheck proxy-logging copy proxy-logging proxy-server\".",
+            ]
+        );
+        // Positions are counted before catch_errors and gatekeeper go in.
+        let (names, log) =
+            required(&[("healthcheck", "healthcheck"), ("logging", "proxy_logging")]);
+        assert_eq!(
+            names,
+            [
+                "catch_errors",
+                "gatekeeper",
+                "healthcheck",
+                "logging",
+                "copy"
+            ]
+        );
+        assert_eq!(
+            log,
+            [
+                "Adding required filter copy to pipeline at position 2",
+                "Adding required filter gatekeeper to pipeline at position 0",
+                "Adding required filter catch_errors to pipeline at position 0",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper healthcheck logging copy proxy-server\".",
+            ]
+        );
+        let (_, log) = required(&[
+            ("healthcheck", "healthcheck"),
+            ("catch_errors", "catch_errors"),
+        ]);
+        assert_eq!(
+            log,
+            [
+                "Adding required filter copy to pipeline at position 2",
+                "Adding required filter gatekeeper to pipeline at position 0",
+                "Pipeline was modified. New pipeline is \"gatekeeper healthcheck catch_errors copy proxy-server\".",
+            ]
+        );
+        let (names, log) = required(&[
+            ("catch_errors", "catch_errors"),
+            ("gatekeeper", "gatekeeper"),
+            ("ssc", "copy"),
+        ]);
+        assert_eq!(names, ["catch_errors", "gatekeeper", "ssc"]);
+        assert_eq!(
+            log,
+            ["Pipeline is \"catch_errors gatekeeper ssc proxy-server\""]
+        );
     }
 }

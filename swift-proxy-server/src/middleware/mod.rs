@@ -3,6 +3,7 @@
 //! [`crate::pipeline`] expects.
 
 pub mod catch_errors;
+pub mod copy;
 pub mod gatekeeper;
 pub mod healthcheck;
 pub mod proxy_logging;
