@@ -1,5 +1,6 @@
 //! End-to-end tests.
 
+mod copy;
 mod docs;
 mod packaging;
 mod proxy_bad_input;
