@@ -2,8 +2,9 @@
 //! request, kept in [`Env::ext`]: Swift's environ keys `swift.authorize`
 //! ([`Authorize`]), `swift.cache` ([`SwiftCache`]), `swift.infocache`
 //! ([`InfoCache`]), `REMOTE_USER` ([`RemoteUser`]), `swift_owner`
-//! ([`SwiftOwner`]); and [`subrequest`], Swift's `make_pre_authed_request`,
-//! and [`client_subrequest`], Swift's `make_subrequest`.
+//! ([`SwiftOwner`]); [`subrequest`], Swift's `make_pre_authed_request`;
+//! [`client_subrequest`], Swift's `make_subrequest` (authorized as the
+//! client); [`LoggedTarget`], the client request as the access log names it.
 //!
 //! Only types and the plumbing between them live here: what is cached, how
 //! users are authorized, how memcached is spoken to, belong to the modules
@@ -194,13 +195,15 @@ const CLIENT_SUBREQUEST_HEADERS: &[&str] = &[
 /// `REMOTE_USER`, the caches and the trans id; `swift_owner` is not).
 /// `parent_headers` are the client's: their Host, Origin, Referer, ...
 /// come along. `agent` is the User-Agent, with `%(orig)s` standing for the
-/// client's; `path` is quoted, with an optional query. The body is empty
-/// and the protocol HTTP/1.0, as `Request.blank` makes them.
+/// client's; `headers` are set over all of that (swob's `Request.blank`).
+/// `path` is quoted, with an optional query. The body is empty and the
+/// protocol HTTP/1.0, as `Request.blank` makes them.
 pub fn client_subrequest(
     parent: &mut Env,
     parent_headers: &Headers,
     method: &str,
     path: &str,
+    headers: &Headers,
     agent: &str,
     source: &str,
 ) -> Request {
@@ -222,7 +225,28 @@ pub fn client_subrequest(
     if !ua.is_empty() {
         req.headers.append("User-Agent", ua);
     }
+    for (k, v) in headers.iter() {
+        req.headers.set(k.to_owned(), v.to_owned());
+    }
     req
+}
+
+/// The request the access log names for a client request that a middleware
+/// rewrote after proxy_logging saw it: Swift's proxy_logging reads
+/// `PATH_INFO` and `QUERY_STRING` when it logs, so a `COPY` that copy turned
+/// into a `PUT` of the destination is logged with the destination's path.
+/// proxy_logging puts a fresh one in the env of each request it logs; the
+/// middleware that rewrites stores the new target (quoted path and query).
+#[derive(Clone, Default, Debug)]
+pub struct LoggedTarget(pub Rc<RefCell<Option<String>>>);
+
+impl LoggedTarget {
+    /// Record that the request in `env` now targets `target`.
+    pub fn rewrite(env: &Env, target: &str) {
+        if let Some(t) = env.ext.get::<LoggedTarget>() {
+            *t.0.borrow_mut() = Some(target.to_owned());
+        }
+    }
 }
 
 /// How long a request may wait on memcache for info before going to the
@@ -274,6 +298,7 @@ mod tests {
             &h,
             "GET",
             "/v1/a/c?prefix=p",
+            &Headers::new(),
             "%(orig)s  DLO",
             "DLO",
         );
@@ -285,7 +310,29 @@ mod tests {
         assert!(sub.headers.get("x-auth-token").is_none());
         assert_eq!(sub.env.source.as_deref(), Some("DLO"));
         assert_eq!(sub.query(), Some("prefix=p"));
-        let sub = client_subrequest(&mut env, &Headers::new(), "GET", "/", "%(orig)s DLO", "DLO");
-        assert_eq!(sub.headers.get("user-agent"), Some("DLO"));
+        let mut given = Headers::new();
+        given.append("Range", "bytes=1-2");
+        let sub = client_subrequest(
+            &mut env,
+            &Headers::new(),
+            "GET",
+            "/",
+            &given,
+            "Swift",
+            "SSC",
+        );
+        assert_eq!(sub.headers.get("user-agent"), Some("Swift"));
+        assert_eq!(sub.headers.get("range"), Some("bytes=1-2"));
+    }
+
+    #[test]
+    fn a_rewrite_reaches_the_logged_target_shared_by_env_copies() {
+        let mut env = Env::default();
+        LoggedTarget::rewrite(&env, "/ignored");
+        let t = LoggedTarget::default();
+        env.ext.insert(t.clone());
+        let moved = env.clone();
+        LoggedTarget::rewrite(&moved, "/v1/a/c/dst?x=1");
+        assert_eq!(t.0.borrow().as_deref(), Some("/v1/a/c/dst?x=1"));
     }
 }

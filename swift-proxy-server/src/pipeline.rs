@@ -1,8 +1,8 @@
 //! Build the served chain from `[pipeline:main]`: resolve each component's
 //! `use = egg:swift#<name>` to a factory, insert the filters Swift requires
 //! (`catch_errors` first, `gatekeeper` after it, `listing_formats` after
-//! those and `proxy_logging`, `dlo` after auth) when the config leaves them
-//! out, and wrap the app from the inside out.
+//! those and `proxy_logging`, `copy` and `dlo` after auth) when the config
+//! leaves them out, and wrap the app from the inside out.
 //!
 //! An unknown entry point is an error that names the section and lists what
 //! this proxy supports.
@@ -18,7 +18,7 @@ use swift_common::wsgi::AppContext;
 use crate::app::ProxyApp;
 use crate::info_registry::SwiftInfo;
 use crate::middleware::{
-    cache, catch_errors, dlo, gatekeeper, healthcheck, listing_formats, proxy_logging,
+    cache, catch_errors, copy, dlo, gatekeeper, healthcheck, listing_formats, proxy_logging,
 };
 
 /// A filter factory: builds the filter around the next service.
@@ -61,6 +61,7 @@ pub fn logger_for(conf: &Conf, prefix: &str, app: &AppContext<'_>) -> Result<Log
 /// The filters this proxy implements, by entry point name.
 const FILTERS: &[(&str, FilterFactory)] = &[
     ("catch_errors", catch_errors::factory),
+    ("copy", copy::factory),
     ("dlo", dlo::factory),
     ("gatekeeper", gatekeeper::factory),
     ("healthcheck", healthcheck::factory),
@@ -72,8 +73,8 @@ const FILTERS: &[(&str, FilterFactory)] = &[
 
 /// Swift's `required_filters` (proxy/server.py), in its order: each filter
 /// goes right after the last of its "after" filters present in the
-/// pipeline, or first. Those this proxy does not implement yet (copy,
-/// versioned_writes) are skipped.
+/// pipeline, or first. Those this proxy does not implement
+/// (versioned_writes) are skipped.
 const REQUIRED: &[(&str, AfterFn)] = &[
     ("catch_errors", |_| &[]),
     ("gatekeeper", |pipe| {
@@ -294,14 +295,25 @@ mod tests {
     #[test]
     fn required_filters_go_where_swift_puts_them() {
         let (names, log) = required(&[]);
-        assert_eq!(names, ["catch_errors", "gatekeeper", "listing_formats"]);
+        assert_eq!(
+            names,
+            [
+                "catch_errors",
+                "gatekeeper",
+                "listing_formats",
+                "copy",
+                "dlo"
+            ]
+        );
         assert_eq!(
             log,
             [
+                "Adding required filter dlo to pipeline at position 0",
+                "Adding required filter copy to pipeline at position 0",
                 "Adding required filter listing_formats to pipeline at position 0",
                 "Adding required filter gatekeeper to pipeline at position 0",
                 "Adding required filter catch_errors to pipeline at position 0",
-                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper listing_formats proxy-server\".",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper listing_formats copy dlo proxy-server\".",
             ]
         );
         let (names, log) = required(&[
@@ -318,6 +330,8 @@ mod tests {
                 "gatekeeper",
                 "healthcheck",
                 "proxy-logging",
+                "copy",
+                "dlo",
                 "cache",
                 "listing_formats"
             ]
@@ -325,8 +339,10 @@ mod tests {
         assert_eq!(
             log,
             [
-                "Adding required filter listing_formats to pipeline at position 5",
-                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper healthcheck proxy-logging cache listing_formats proxy-server\".",
+                "Adding required filter dlo to pipeline at position 4",
+                "Adding required filter copy to pipeline at position 4",
+                "Adding required filter listing_formats to pipeline at position 7",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper healthcheck proxy-logging copy dlo cache listing_formats proxy-server\".",
             ]
         );
         let (_, log) = required(&[
@@ -336,9 +352,11 @@ mod tests {
         assert_eq!(
             log,
             [
+                "Adding required filter dlo to pipeline at position 2",
+                "Adding required filter copy to pipeline at position 2",
                 "Adding required filter listing_formats to pipeline at position 2",
                 "Adding required filter gatekeeper to pipeline at position 0",
-                "Pipeline was modified. New pipeline is \"gatekeeper healthcheck catch_errors listing_formats proxy-server\".",
+                "Pipeline was modified. New pipeline is \"gatekeeper healthcheck catch_errors listing_formats copy dlo proxy-server\".",
             ]
         );
         let (_, log) = required(&[
@@ -348,21 +366,28 @@ mod tests {
         ]);
         assert_eq!(
             log.last().unwrap(),
-            "Pipeline was modified. New pipeline is \"catch_errors gatekeeper proxy-logging listing_formats healthcheck proxy-logging proxy-server\"."
+            "Pipeline was modified. New pipeline is \"catch_errors gatekeeper proxy-logging listing_formats copy dlo healthcheck proxy-logging proxy-server\"."
         );
         assert_eq!(
             log[0],
-            "Adding required filter listing_formats to pipeline at position 1"
+            "Adding required filter dlo to pipeline at position 1"
         );
         let (names, log) = required(&[
             ("catch_errors", "catch_errors"),
             ("gatekeeper", "gatekeeper"),
             ("formats", "listing_formats"),
         ]);
-        assert_eq!(names, ["catch_errors", "gatekeeper", "formats"]);
+        assert_eq!(
+            names,
+            ["catch_errors", "gatekeeper", "copy", "dlo", "formats"]
+        );
         assert_eq!(
             log,
-            ["Pipeline is \"catch_errors gatekeeper formats proxy-server\""]
+            [
+                "Adding required filter dlo to pipeline at position 2",
+                "Adding required filter copy to pipeline at position 2",
+                "Pipeline was modified. New pipeline is \"catch_errors gatekeeper copy dlo formats proxy-server\".",
+            ]
         );
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests.
 
 mod cluster;
+mod copy;
 mod docs;
 mod functional;
 mod packaging;

@@ -534,6 +534,7 @@ impl Segmented {
             &self.client.headers,
             "GET",
             &target,
+            &Headers::new(),
             SEGMENT_AGENT,
             SOURCE,
         );
@@ -781,6 +782,7 @@ async fn listing_page(
         &client.headers,
         "GET",
         &target,
+        &Headers::new(),
         LISTING_AGENT,
         SOURCE,
     );

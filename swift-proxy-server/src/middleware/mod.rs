@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod catch_errors;
+pub mod copy;
 pub mod dlo;
 pub mod gatekeeper;
 pub mod healthcheck;

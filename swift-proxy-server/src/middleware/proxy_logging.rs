@@ -17,6 +17,7 @@ use swift_common::http::{
 use swift_common::logging::Logger;
 use swift_common::time::{Utc, unix_now};
 
+use crate::context::LoggedTarget;
 use crate::pipeline::FilterContext;
 
 /// Swift's default `log_msg_template`.
@@ -295,24 +296,44 @@ fn account_container_object(path: &str) -> (String, String, String) {
     (get(2), get(3), get(4))
 }
 
+/// swob's `req.path_qs`: the decoded path quoted again (safe '/'), then
+/// the query as it came.
+fn logged_path(path_info: &str, query: Option<&str>) -> String {
+    let mut path = String::with_capacity(path_info.len() + 8);
+    for c in path_info.chars() {
+        let b = u8::try_from(u32::from(c)).unwrap_or(b'?');
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            path.push(b as char);
+        } else {
+            let _ = write!(path, "%{b:02X}");
+        }
+    }
+    if let Some(q) = query {
+        path.push('?');
+        path.push_str(q);
+    }
+    path
+}
+
+impl RequestInfo {
+    /// The request now targets `target` (a middleware rewrote it, see
+    /// [`LoggedTarget`]): the path and the account, container and object.
+    fn retarget(&mut self, target: &str) {
+        let (raw, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        let path_info = swift_common::http::message::percent_decode(raw);
+        self.path = logged_path(&path_info, query);
+        (self.account, self.container, self.object) = account_container_object(&path_info);
+    }
+}
+
 impl Inner {
     fn capture(&self, req: &Request) -> RequestInfo {
         let header = |n: &str| req.headers.get(n).unwrap_or("").to_owned();
         let path_info = req.path_info();
-        let mut path = String::with_capacity(req.target.len());
-        // swob's req.path: the decoded path quoted again (safe '/').
-        for c in path_info.chars() {
-            let b = u8::try_from(u32::from(c)).unwrap_or(b'?');
-            if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-                path.push(b as char);
-            } else {
-                let _ = write!(path, "%{b:02X}");
-            }
-        }
-        if let Some(q) = req.query() {
-            path.push('?');
-            path.push_str(q);
-        }
+        let path = logged_path(&path_info, req.query());
         let mut auth_token = header("x-auth-token");
         if auth_token.chars().count() > self.reveal_sensitive_prefix {
             auth_token = auth_token
@@ -480,11 +501,15 @@ impl ProxyLogging {
     /// (as status 500) at once and let it go on to catch_errors.
     fn finish(&self, outcome: Result<Response, Panic>, pending: PendingLine) -> Response {
         let PendingLine {
-            info,
+            mut info,
             progress,
             is_head,
             start,
+            rewritten,
         } = pending;
+        if let Some(target) = rewritten.0.borrow().as_deref() {
+            info.retarget(target);
+        }
         let inner = self.inner.clone();
         match outcome {
             Ok(mut resp) => {
@@ -534,6 +559,8 @@ struct PendingLine {
     progress: BodyProgress,
     is_head: bool,
     start: f64,
+    /// Where a middleware pointed the request since (copy's COPY).
+    rewritten: LoggedTarget,
 }
 
 impl Service for ProxyLogging {
@@ -542,11 +569,14 @@ impl Service for ProxyLogging {
             return self.next.call(req);
         }
         req.env.access_log_made = true;
+        let rewritten = LoggedTarget::default();
+        req.env.ext.insert(rewritten.clone());
         let pending = PendingLine {
             info: self.inner.capture(&req),
             progress: req.body.progress(),
             is_head: req.method == "HEAD",
             start: unix_now(),
+            rewritten,
         };
         match call_catching(&*self.next, req) {
             Caught::Ready(outcome) => Reply::Ready(self.finish(outcome, pending)),
@@ -634,5 +664,26 @@ mod tests {
             end: 1.0,
         };
         assert_eq!(i.line(&info, &out), "PUT AUTH_a/c/o/p 1970-01 {x}");
+    }
+
+    #[test]
+    fn a_rewritten_request_is_logged_with_its_new_path() {
+        // Swift logs `COPY /v1/AUTH_test/c1/o2` for a COPY of c1/o1 to
+        // c1/o2: copy rewrote PATH_INFO before proxy_logging logged.
+        let i = inner("{method} {path} {account} {container} {object}");
+        let mut info = i.capture(&Request::new("COPY", "/v1/AUTH_a/c/src?x=1"));
+        info.retarget("/v1/AUTH_b/d/dst?x=1");
+        let out = Outcome {
+            status_int: 201,
+            wire_status_int: 201,
+            bytes_recvd: 0,
+            bytes_sent: 0,
+            start: 0.5,
+            end: 1.0,
+        };
+        assert_eq!(
+            i.line(&info, &out),
+            "COPY /v1/AUTH_b/d/dst%3Fx%3D1 AUTH_b d dst"
+        );
     }
 }
