@@ -136,6 +136,13 @@ pub struct SwiftSyncKey(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct ResellerRequest;
 
+/// `swift.clean_acl`: an auth middleware that understands Swift's container
+/// ACL syntax (tempauth) is in charge, so the container controller checks
+/// and cleans `X-Container-Read`/`-Write` (without one, Swift passes them
+/// on as they are).
+#[derive(Clone, Copy, Debug)]
+pub struct CleanAcl;
+
 /// `swift_owner`: the caller may see and set owner-only headers.
 #[derive(Clone, Copy, Debug)]
 pub struct SwiftOwner(pub bool);

@@ -50,6 +50,19 @@ fn keys_read(path: &Path, out: &mut Vec<String>) {
                     if receiver.trim_end().ends_with("headers") {
                         continue;
                     }
+                    // A plain `.get(` is a config read only on a conf
+                    // (`conf.get`, `self.conf.get`), not on a listing entry
+                    // or a map; the named getters are config reads anywhere.
+                    if pat == ".get" {
+                        let ident: String = receiver
+                            .chars()
+                            .rev()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        if !ident.contains("fnoc") {
+                            continue;
+                        }
+                    }
                     // Optional turbofish, then `(`, whitespace, a string literal.
                     let mut s = rest;
                     if s.starts_with("::<") {

@@ -4,7 +4,7 @@
 //! (the reference, to see the baseline).
 //!
 //! ```sh
-//! SWIFT_FUNC_PROXY=python cargo test -p swift-tests --test e2e functional:: -- --ignored --nocapture
+//! SWIFT_FUNC_PROXY=python cargo test -p swift-tests --test e2e functional:: -- --nocapture
 //! ```
 
 use std::time::Duration;
@@ -27,10 +27,7 @@ const PYTHON_BASELINE_PASSED: u32 = 311;
 const RUN_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 #[test]
-#[ignore = "our proxy does not serve the storage API yet; enabled when it lands \
-            (SWIFT_FUNC_PROXY=python with --ignored runs it against Python's proxy)"]
 fn core_selection_passes() {
-    // TODO(lead): drop the #[ignore] when the storage API lands.
     let which = std::env::var("SWIFT_FUNC_PROXY").unwrap_or_else(|_| "ours".to_owned());
     let (proxy, expected_passed) = match which.as_str() {
         "ours" => (

@@ -662,6 +662,26 @@ impl Cluster {
     }
 
     fn start_memcached(&mut self) {
+        self.spawn_memcached(3);
+    }
+
+    /// Kill memcached (SIGKILL, by its pid): a cache that is down.
+    pub fn kill_memcached(&mut self) {
+        if let Some(mut child) = self.memcached.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start memcached again on its port (empty: a restarted cache).
+    pub fn restart_memcached(&mut self) {
+        self.kill_memcached();
+        self.spawn_memcached(1);
+    }
+
+    /// Start memcached, trying up to `attempts` ports (the first is the
+    /// current one; the proxy's config names it).
+    fn spawn_memcached(&mut self, attempts: usize) {
         let program = ["/usr/bin/memcached", "/usr/local/bin/memcached"]
             .into_iter()
             .map(PathBuf::from)
@@ -675,7 +695,7 @@ impl Cluster {
         let log_path = self.dir.path().join("log/memcached.log");
         // The port was free a moment ago; another process may take it in
         // between, so a memcached that exits at start gets another port.
-        for attempt in 0..3 {
+        for attempt in 0..attempts {
             if attempt > 0 {
                 self.memcached_port = free_ports(1)[0];
             }

@@ -71,7 +71,42 @@ async fn post_check(ctx: &mut Ctx<'_>, mut resp: Response) -> Response {
     if !ctx.is_owner() {
         strip_owner_headers(ctx.app, &mut resp.headers);
     }
+    if is_reseller(ctx) {
+        let sharding = resp
+            .headers
+            .get("x-container-sysmeta-sharding")
+            .is_some_and(swift_common::config::values::config_true_value);
+        resp.headers.set(
+            "X-Container-Sharding",
+            if sharding { "True" } else { "False" },
+        );
+    }
     resp
+}
+
+fn is_reseller(ctx: &Ctx<'_>) -> bool {
+    ctx.req
+        .env
+        .ext
+        .get::<crate::context::ResellerRequest>()
+        .is_some()
+}
+
+/// A reseller may set `X-Container-Sharding`: it becomes sysmeta.
+fn sharding_to_sysmeta(ctx: &mut Ctx<'_>) {
+    if is_reseller(ctx)
+        && let Some(v) = ctx
+            .req
+            .headers
+            .get("x-container-sharding")
+            .map(str::to_owned)
+    {
+        let on = swift_common::config::values::config_true_value(&v);
+        ctx.req.headers.set(
+            "X-Container-Sysmeta-Sharding",
+            if on { "True" } else { "False" },
+        );
+    }
 }
 
 fn from_backend_part(ctx: &Ctx<'_>) -> usize {
@@ -176,9 +211,14 @@ pub async fn head(mut ctx: Ctx<'_>) -> Response {
     post_check(&mut ctx, resp).await
 }
 
-/// `clean_acls` then `check_metadata`.
+/// `clean_acls` (when an auth middleware asks for it) then
+/// `check_metadata`.
 fn check_acls_and_metadata(ctx: &mut Ctx<'_>) -> Option<Response> {
-    for name in ["x-container-read", "x-container-write"] {
+    let clean = ctx.req.env.ext.get::<crate::context::CleanAcl>().is_some();
+    for name in ["x-container-read", "x-container-write"]
+        .into_iter()
+        .filter(|_| clean)
+    {
         if let Some(v) = ctx.req.headers.get(name).map(str::to_owned) {
             match acl::clean_acl(name, &v) {
                 Ok(clean) => ctx.req.headers.set(name, clean),
@@ -228,6 +268,7 @@ pub async fn put(mut ctx: Ctx<'_>) -> Response {
     if !ctx.is_owner() {
         strip_owner_headers(ctx.app, &mut ctx.req.headers);
     }
+    sharding_to_sysmeta(&mut ctx);
     if let Some(r) = name_too_long(&ctx) {
         return r;
     }
@@ -268,6 +309,7 @@ pub async fn post(mut ctx: Ctx<'_>) -> Response {
     if !ctx.is_owner() {
         strip_owner_headers(ctx.app, &mut ctx.req.headers);
     }
+    sharding_to_sysmeta(&mut ctx);
     if ctx.account_info().await.is_none() {
         return swob::status(404);
     }

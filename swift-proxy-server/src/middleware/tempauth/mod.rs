@@ -31,7 +31,8 @@ use swift_common::http::{Env, Reply, Request, Response, Service};
 use swift_common::logging::{Level, Logger};
 
 use crate::context::{
-    AuthRequest, Authorize, AuthorizeOverride, CacheError, RemoteUser, ResellerRequest, cache,
+    AuthRequest, Authorize, AuthorizeOverride, CacheError, CleanAcl, RemoteUser, ResellerRequest,
+    cache,
 };
 use crate::pipeline::FilterContext;
 use crate::swob;
@@ -326,6 +327,7 @@ impl Inner {
                         }
                         req.env.ext.insert(RemoteUser(groups));
                         req.env.ext.insert(self.authorize_hook());
+                        req.env.ext.insert(CleanAcl);
                     }
                     None if !prefix.is_empty() => {
                         // We are the definitive auth for this token: deny now.
@@ -348,11 +350,13 @@ impl Inner {
             None => {
                 if self.is_definitive_auth(&path_info) {
                     req.env.ext.insert(self.authorize_hook());
+                    req.env.ext.insert(CleanAcl);
                 } else if req.env.ext.get::<Authorize>().is_none() {
                     // With the empty prefix we may be anyone's auth;
                     // otherwise this is not ours: deny unless another
                     // auth middleware decides.
                     let hook = if prefix.is_empty() {
+                        req.env.ext.insert(CleanAcl);
                         self.authorize_hook()
                     } else {
                         denied_hook()
