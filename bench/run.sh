@@ -8,6 +8,12 @@
 #                           each kind; about 1 minute), prints the table,
 #                           does not touch bench/RESULTS.md
 #   bench/run.sh --help     the driver's options
+#   bench/run.sh --objects [--quick]
+#                           the object data path instead (bench/objects.py:
+#                           1 KiB, 1 MiB, 1 GiB GET and PUT through our proxy,
+#                           Python's, and straight to the object servers; a
+#                           full run takes about 25 minutes and writes its own
+#                           section of bench/RESULTS.md); needs memcached
 #
 # What it sets up first (each step is skipped when already done):
 #   - wrk and nginx from the distribution (apt-get; needs root or sudo). The
@@ -26,9 +32,16 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
+# --objects: the object data path benchmark (bench/objects.py) instead.
+DRIVER=bench/bench.py
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) exec "$PY" bench/bench.py --help ;;
+        --objects) DRIVER=bench/objects.py ;;
+    esac
+done
+for arg in "$@"; do
+    case "$arg" in
+        -h|--help) exec "$PY" "$DRIVER" --help ;;
     esac
 done
 
@@ -45,7 +58,10 @@ as_root() {
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+if [ "$DRIVER" = bench/objects.py ]; then
+    # The object bench runs a memcached for the proxies; it needs no nginx.
+    command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
+elif ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     # Debian 12's nginx-light is nginx plus the echo module; plain nginx is
     # all the bench needs (`return 200` is in the core).
     missing+=(nginx)
@@ -62,4 +78,4 @@ VENV="$(tests/swift-venv.sh)"
 echo "bench/run.sh: building our release binaries"
 cargo build --release --locked -p swift-init -p swift-proxy-server --bins
 
-exec "$PY" bench/bench.py --venv "$VENV" --bin-dir "$PWD/target/release" "$@"
+exec "$PY" "$DRIVER" --venv "$VENV" --bin-dir "$PWD/target/release" "$@"
