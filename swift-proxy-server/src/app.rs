@@ -284,7 +284,7 @@ impl ProxyApp {
 
     /// `User-Agent` of backend requests: `proxy-server <pid of the worker>`.
     pub fn backend_user_agent(&self) -> String {
-        format!("proxy-server {}", std::process::id())
+        format!("proxy-server {}", swift_common::http::trans_id::pid())
     }
 
     /// Log with a transaction id.

@@ -247,10 +247,9 @@ async fn from_caches(env: &mut Env, key: &str) -> Option<Rc<Value>> {
         return Some(v.clone());
     }
     let mc = cache(env)?;
-    let found = tokio::time::timeout(CACHE_TIMEOUT, mc.get(key)).await;
+    let found = tokio::time::timeout(CACHE_TIMEOUT, mc.get_shared(key)).await;
     match found {
         Ok(Ok(Some(v))) if !v.is_null() => {
-            let v = Rc::new(v);
             ic.0.borrow_mut().insert(key.to_owned(), v.clone());
             Some(v)
         }

@@ -107,6 +107,10 @@ impl ErrorLimiter {
 
     /// Whether `node` is skipped now.
     pub fn is_limited(&self, node: &Node) -> bool {
+        // Most of the time no node has an error: no key to make.
+        if self.stats.borrow().is_empty() {
+            return false;
+        }
         let key = node.key();
         let mut stats = self.stats.borrow_mut();
         let Some((errors, last)) = stats.get(&key).copied() else {

@@ -15,7 +15,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::message::Headers;
+use std::borrow::Cow;
+
+use super::message::{Headers, Text};
 use super::quote::{bytes_to_wsgi, push_wsgi_bytes};
 
 /// Why a backend exchange failed.
@@ -239,20 +241,19 @@ impl Connection {
         if data.is_empty() {
             return Ok(());
         }
-        let addr = self.addr.clone();
+        let addr = &self.addr;
         let chunked = self.chunked;
         let stream = &mut self.stream;
         let work = async {
             if chunked {
+                // The chunk's size line, data and CRLF in one write, not three.
                 let size = format!("{:x}\r\n", data.len());
-                stream.write_all(size.as_bytes()).await?;
-                stream.write_all(data).await?;
-                stream.write_all(b"\r\n").await
+                write_all_vectored(stream, &[size.as_bytes(), data, b"\r\n"]).await
             } else {
                 stream.write_all(data).await
             }
         };
-        bounded_io(&addr, "sending the body to", timeout, work).await
+        bounded_io(addr, "sending the body to", timeout, work).await
     }
 
     /// End the request body (the last chunk of a chunked body).
@@ -260,10 +261,10 @@ impl Connection {
         if !self.chunked {
             return Ok(());
         }
-        let addr = self.addr.clone();
+        let addr = &self.addr;
         let stream = &mut self.stream;
         bounded_io(
-            &addr,
+            addr,
             "ending the body to",
             timeout,
             stream.write_all(b"0\r\n\r\n"),
@@ -297,6 +298,22 @@ impl Connection {
             timeout,
         }
     }
+}
+
+/// Write every byte of `parts`, in order, with as few writes as the socket
+/// allows.
+async fn write_all_vectored(stream: &mut TcpStream, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    io::IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let n = stream.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 async fn bounded_io(
@@ -336,13 +353,42 @@ fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
     let reason = resp.reason.unwrap_or("").to_owned();
     let mut headers = Headers::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
-        headers.append(h.name.to_owned(), bytes_to_wsgi(h.value));
+        headers.append(response_name(h.name), bytes_to_wsgi(h.value));
     }
     Ok(ResponseHead {
         status,
         reason,
         headers,
     })
+}
+
+/// A response header's name as text: the names Swift's storage servers send
+/// with every answer, spelled as they spell them, without allocating.
+fn response_name(name: &str) -> Text {
+    const COMMON: &[&str] = &[
+        "Content-Type",
+        "Content-Length",
+        "Etag",
+        "Last-Modified",
+        "X-Timestamp",
+        "X-Backend-Timestamp",
+        "X-Backend-Data-Timestamp",
+        "X-Backend-Durable-Timestamp",
+        "X-Backend-Storage-Policy-Index",
+        "X-Put-Timestamp",
+        "X-Object-Meta-Mtime",
+        "Accept-Ranges",
+        "Content-Range",
+        "Date",
+        "Connection",
+        "Transfer-Encoding",
+        "X-Trans-Id",
+        "X-Openstack-Request-Id",
+    ];
+    match COMMON.iter().find(|c| **c == name) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(name.to_owned()),
+    }
 }
 
 /// How the rest of a response body is framed.

@@ -109,6 +109,12 @@ impl Headers {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
+    /// The fields as stored: copying a static name (`Cow::Borrowed`)
+    /// allocates nothing.
+    pub fn fields(&self) -> impl Iterator<Item = (&Text, &Text)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -49,8 +49,11 @@ const MAX_DISCARD: u64 = 1 << 20;
 /// How long an idle connection may still bring one last request once the
 /// server is shutting down.
 const LAME_DUCK_IDLE: Duration = Duration::from_secs(1);
-/// Bodies up to this size are copied behind the head into one write.
+/// Bodies (and streamed pieces) up to this size are copied behind the head
+/// (or their chunk line) into one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
+/// The write buffer an idle connection keeps; a bigger one is dropped.
+const WBUF_KEEP: usize = 4096;
 
 /// How long an idle keep-alive connection waits for its next request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -726,6 +729,7 @@ impl Conn {
                 return parse_head(&head, lines).map(Some);
             }
             let n = if cio.rbuf.is_empty() {
+                cio.shrink_idle();
                 let idle = self.ctx.cfg.idle_timeout();
                 if self.ctx.stopping.get() {
                     // Shutting down and idle: a client may be sending its
@@ -908,6 +912,11 @@ impl Conn {
             bytes_sent: *written.as_ref().unwrap_or(&0),
             complete: written.is_ok(),
         });
+        // A large first piece or chunk grew the buffer: an idle
+        // keep-alive connection keeps only a small one.
+        if out.capacity() > WBUF_KEEP {
+            out = Vec::with_capacity(512);
+        }
         cio.wbuf = out;
         if written.is_err() || close {
             // TLS needs its close_notify; plain TCP needs a FIN before the
@@ -946,29 +955,56 @@ impl Conn {
                 Ok(b.len() as u64)
             }
             ResponseBody::Stream(mut stream) => {
-                cio.write_all_timeout(out, timeout).await?;
+                // The head waits for the first piece and goes out with it
+                // (as eventlet sends its headers with the first chunk): a
+                // small object is one write and one segment, not two.
+                // `out` holds what is not written yet.
                 let mut sent = 0u64;
+                let mut head_pending = true;
                 loop {
                     let next = std::future::poll_fn(|cx| stream.as_mut().poll_chunk(cx)).await;
                     match next {
                         None => break,
-                        Some(Err(e)) => return Err(e),
+                        Some(Err(e)) => {
+                            // As before: the head (if still here) goes out,
+                            // then the connection is cut.
+                            if head_pending {
+                                cio.write_all_timeout(out, timeout).await?;
+                            }
+                            return Err(e);
+                        }
                         Some(Ok(piece)) if piece.is_empty() => {}
                         Some(Ok(piece)) => {
-                            if chunked {
+                            if !head_pending {
                                 out.clear();
+                            }
+                            head_pending = false;
+                            if chunked {
                                 let _ = write!(out, "{:x}\r\n", piece.len());
+                            }
+                            if piece.len() <= COALESCE_LIMIT {
+                                out.extend_from_slice(&piece);
+                                if chunked {
+                                    out.extend_from_slice(b"\r\n");
+                                }
+                                cio.write_all_timeout(out, timeout).await?;
+                            } else {
                                 cio.write_all_timeout(out, timeout).await?;
                                 cio.write_all_timeout(&piece, timeout).await?;
-                                cio.write_all_timeout(b"\r\n", timeout).await?;
-                            } else {
-                                cio.write_all_timeout(&piece, timeout).await?;
+                                if chunked {
+                                    cio.write_all_timeout(b"\r\n", timeout).await?;
+                                }
                             }
                             sent += piece.len() as u64;
                         }
                     }
                 }
-                if chunked {
+                if head_pending {
+                    if chunked {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    cio.write_all_timeout(out, timeout).await?;
+                } else if chunked {
                     cio.write_all_timeout(b"0\r\n\r\n", timeout).await?;
                 }
                 Ok(sent)

@@ -104,9 +104,9 @@ pub fn have_quorum(statuses: &[u16], node_count: usize) -> bool {
 /// `update_headers`: copy a backend's headers onto a response, without the
 /// ones the proxy sets itself, and with the ETag unquoted.
 pub fn update_headers(resp: &mut Response, headers: &Headers) {
-    for (k, v) in headers.iter() {
+    for (k, v) in headers.fields() {
         if k.eq_ignore_ascii_case("etag") {
-            resp.headers.set(k.to_owned(), v.replace('"', ""));
+            resp.headers.set(k.clone(), v.replace('"', ""));
         } else if ![
             "date",
             "content-length",
@@ -118,7 +118,7 @@ pub fn update_headers(resp: &mut Response, headers: &Headers) {
         .iter()
         .any(|n| k.eq_ignore_ascii_case(n))
         {
-            resp.headers.set(k.to_owned(), v.to_owned());
+            resp.headers.set(k.clone(), v.clone());
         }
     }
 }
@@ -272,16 +272,26 @@ impl<'a> Ctx<'a> {
         additional: Option<&Headers>,
         transfer: Option<&Transfer>,
     ) -> Headers {
-        let mut h = Headers::new();
-        for (k, v) in self.req.headers.iter() {
-            let l = k.to_ascii_lowercase();
-            if l.starts_with("x-backend-") || l == "x-timestamp" {
-                h.set(k.to_owned(), v.to_owned());
+        self.request_headers_from(additional.as_slice(), transfer)
+    }
+
+    /// [`Ctx::request_headers`] with the additional headers in layers, set
+    /// one layer after the other (as if merged into one first, without
+    /// copying them twice).
+    fn request_headers_from(
+        &self,
+        additional: &[&Headers],
+        transfer: Option<&Transfer>,
+    ) -> Headers {
+        let mut h = Headers::with_capacity(additional.iter().map(|a| a.len()).sum::<usize>() + 8);
+        for (k, v) in self.req.headers.fields() {
+            if starts_with_ignore_case(k, "x-backend-") || k.eq_ignore_ascii_case("x-timestamp") {
+                h.set(k.clone(), v.clone());
             }
         }
-        if let Some(add) = additional {
-            for (k, v) in add.iter() {
-                h.set(k.to_owned(), v.to_owned());
+        for add in additional {
+            for (k, v) in add.fields() {
+                h.set(k.clone(), v.clone());
             }
         }
         if let Some(t) = transfer {
@@ -659,11 +669,8 @@ impl<'a> Ctx<'a> {
         query: Option<&str>,
         extra: &Headers,
     ) -> Response {
-        let mut additional = self.req.headers.clone();
-        for (k, v) in extra.iter() {
-            additional.set(k.to_owned(), v.to_owned());
-        }
-        let headers = self.request_headers(Some(&additional), None);
+        // The client's headers, then `extra`, as additional headers.
+        let headers = self.request_headers_from(&[&self.req.headers, extra], None);
         let method = self.req.method.to_string();
         let newest = self
             .req
@@ -899,6 +906,11 @@ struct Source<'q> {
     part: usize,
     entity_path: &'q str,
     query: Option<&'q str>,
+}
+
+/// Whether `s` starts with the ASCII `prefix`, ignoring case.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// What a controller passes through from a client's write to a backend

@@ -681,18 +681,18 @@ async fn send_to_all(
     piece: &Bytes,
     timeout: std::time::Duration,
 ) {
-    let path = ctx.entity_path();
+    // Once per piece of the body: nothing here allocates but the futures;
+    // the path for the message is made only when a write fails.
     let futs: Vec<Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = putters
         .iter_mut()
         .filter(|p| !p.failed && p.final_head.is_none())
         .map(|p| {
-            let path = path.clone();
             Box::pin(async move {
                 if let Err(e) = p.conn.send(piece, timeout).await {
                     p.failed = true;
                     let info = format!(
                         "Trying to write to {}",
-                        swift_common::http::quote::wsgi_quote(&path, "/")
+                        swift_common::http::quote::wsgi_quote(&ctx.entity_path(), "/")
                     );
                     ctx.exception_occurred(&p.node, ServerType::Object, &info, &e);
                 }

@@ -8,6 +8,7 @@
 //! A request already logged by an earlier proxy_logging in the pipeline is
 //! not logged twice.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -394,35 +395,36 @@ impl Inner {
                 }
                 Segment::Field(f, a) => (*f, *a),
             };
-            let value: String = match field {
-                Field::ClientIp => info.client_ip.clone(),
-                Field::RemoteAddr => info.remote_addr.clone(),
-                Field::Domain => info.domain.clone(),
-                Field::Path => info.path.clone(),
-                Field::Referer => info.referer.clone(),
-                Field::UserAgent => info.user_agent.clone(),
-                Field::Headers => info.headers.clone(),
-                Field::ClientEtag => info.client_etag.clone(),
-                Field::Account => info.account.clone(),
-                Field::Container => info.container.clone(),
-                Field::Object => info.object.clone(),
-                Field::AccessUserId => String::new(),
-                Field::EndTime => format_time(out.end, attr),
-                Field::StartTime => format_time(out.start, attr),
-                Field::Method => info.method.clone(),
-                Field::Protocol => info.protocol.to_owned(),
-                Field::StatusInt => num(u64::from(out.status_int)),
-                Field::WireStatusInt => num(u64::from(out.wire_status_int)),
-                Field::AuthToken => info.auth_token.clone(),
-                Field::BytesRecvd => num(out.bytes_recvd),
-                Field::BytesSent => num(out.bytes_sent),
-                Field::TransactionId => info.transaction_id.clone(),
-                Field::RequestTime => format!("{:.4}", out.end - out.start),
-                Field::Source => info.source.clone(),
-                Field::LogInfo => info.log_info.clone(),
-                Field::PolicyIndex => info.policy_index.clone(),
-                Field::Ttfb => String::new(),
-                Field::Pid => std::process::id().to_string(),
+            // Borrowed where the value is already text: one line per request.
+            let value: Cow<'_, str> = match field {
+                Field::ClientIp => Cow::Borrowed(&info.client_ip),
+                Field::RemoteAddr => Cow::Borrowed(&info.remote_addr),
+                Field::Domain => Cow::Borrowed(&info.domain),
+                Field::Path => Cow::Borrowed(&info.path),
+                Field::Referer => Cow::Borrowed(&info.referer),
+                Field::UserAgent => Cow::Borrowed(&info.user_agent),
+                Field::Headers => Cow::Borrowed(&info.headers),
+                Field::ClientEtag => Cow::Borrowed(&info.client_etag),
+                Field::Account => Cow::Borrowed(&info.account),
+                Field::Container => Cow::Borrowed(&info.container),
+                Field::Object => Cow::Borrowed(&info.object),
+                Field::AccessUserId => Cow::Borrowed(""),
+                Field::EndTime => Cow::Owned(format_time(out.end, attr)),
+                Field::StartTime => Cow::Owned(format_time(out.start, attr)),
+                Field::Method => Cow::Borrowed(&info.method),
+                Field::Protocol => Cow::Borrowed(info.protocol),
+                Field::StatusInt => Cow::Owned(num(u64::from(out.status_int))),
+                Field::WireStatusInt => Cow::Owned(num(u64::from(out.wire_status_int))),
+                Field::AuthToken => Cow::Borrowed(&info.auth_token),
+                Field::BytesRecvd => Cow::Owned(num(out.bytes_recvd)),
+                Field::BytesSent => Cow::Owned(num(out.bytes_sent)),
+                Field::TransactionId => Cow::Borrowed(&info.transaction_id),
+                Field::RequestTime => Cow::Owned(format!("{:.4}", out.end - out.start)),
+                Field::Source => Cow::Borrowed(&info.source),
+                Field::LogInfo => Cow::Borrowed(&info.log_info),
+                Field::PolicyIndex => Cow::Borrowed(&info.policy_index),
+                Field::Ttfb => Cow::Borrowed(""),
+                Field::Pid => Cow::Owned(swift_common::http::trans_id::pid().to_string()),
             };
             if value.is_empty() {
                 line.push('-');

@@ -259,7 +259,7 @@ impl Inner {
         let mc = cache(env).ok_or(MemcacheRequired)?;
         let p = &self.cfg.reseller_prefix;
         let key = format!("{p}/token/{p}tk{token}");
-        let value = match mc.get(&key).await {
+        let value = match mc.get_shared(&key).await {
             Ok(v) => v,
             Err(e) => {
                 *failed = Some(e);
