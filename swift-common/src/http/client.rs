@@ -186,14 +186,14 @@ impl Connection {
     /// Read a response head within `timeout`. A `100 Continue` is returned
     /// like any other head; call again for the final one.
     pub async fn read_head(&mut self, timeout: Duration) -> Result<ResponseHead, ClientError> {
-        let addr = self.addr.clone();
-        tokio::time::timeout(timeout, self.read_head_inner())
-            .await
-            .map_err(|_| ClientError::Timeout {
-                addr,
+        match tokio::time::timeout(timeout, self.read_head_inner()).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                addr: self.addr.clone(),
                 what: "response",
                 timeout,
-            })?
+            }),
+        }
     }
 
     async fn read_head_inner(&mut self) -> Result<ResponseHead, ClientError> {
