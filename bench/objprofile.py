@@ -12,6 +12,9 @@ on tmpfs, memcached, the full pipeline with tempauth), with only our proxy,
   strace     `strace -c -f` attached after the warm-up and detached after the
              measured requests: system calls per request, by name
   trace      every system call of three requests, in order (strace -f -tt)
+  cpu        CPU time per request with nothing attached (/proc/PID/schedstat)
+  perf       CPU time per request, kernel included, by function (perf record
+             -e cpu-clock -g attached for the measured requests)
 
 Instruction counts do not drift with the machine's load, so two builds can be
 compared exactly. Kinds of request:
@@ -41,6 +44,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 import bench as B  # noqa: E402
 import objects as O  # noqa: E402
 
@@ -226,6 +230,70 @@ def show_annotate(text, top, total):
             shown += 1
 
 
+def cpu(ctx, args, kind):
+    """CPU time of the measured requests, no tool attached: the proxy's
+    on-CPU time from /proc/PID/schedstat (ns), user and system from
+    /proc/PID/stat (ticks)."""
+    cl, stop = start(ctx, [args.binary])
+    try:
+        large = args.large_mib * O.MIB
+        setup_objects(ctx, large)
+        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
+        n = args.requests if kind.endswith("1k") else args.large_requests
+        warm = max(n // 10, 3)
+        run_kind(kind, warm, 0, client, large)
+        pid = cl.servers["ours"].pid
+        ns0, t0 = O.sched_ns([pid]), O.cpu_of([pid])
+        run_kind(kind, n, warm, client, large)
+        ns1, t1 = O.sched_ns([pid]), O.cpu_of([pid])
+        client.close()
+    finally:
+        stop_all(ctx, cl, stop)
+    unit = n if kind.endswith("1k") else n * args.large_mib
+    per = "request" if kind.endswith("1k") else "MiB"
+    u, sy = O.cpu_delta(t0, t1)
+    print(f"\n== {kind}: {(ns1 - ns0) / 1e6 / unit:.4f} ms of CPU per {per} ({n} requests"
+          f"{'' if kind.endswith('1k') else f' of {args.large_mib} MiB'}); user {u * 1000 / unit:.4f} ms, "
+          f"system {sy * 1000 / unit:.4f} ms (from ticks)")
+
+
+def perf(ctx, args, kind):
+    """Where the CPU time goes, kernel included: `perf record` (cpu-clock
+    samples) attached for the measured requests."""
+    out = os.path.join(args.outdir, f"perf.{kind}")
+    cl, stop = start(ctx, [args.binary])
+    try:
+        large = args.large_mib * O.MIB
+        setup_objects(ctx, large)
+        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
+        n = args.requests if kind.endswith("1k") else args.large_requests
+        warm = max(n // 10, 3)
+        run_kind(kind, warm, 0, client, large)
+        pid = cl.servers["ours"].pid
+        pr = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "10000", "-g", "-p", str(pid),
+                               "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        run_kind(kind, n, warm, client, large)
+        pr.send_signal(signal.SIGINT)
+        pr.wait(timeout=120)
+        client.close()
+    finally:
+        stop_all(ctx, cl, stop)
+    rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,symbol",
+                          "--percent-limit", "0.7"], capture_output=True, text=True, timeout=600).stdout
+    unit = n if kind.endswith("1k") else n * args.large_mib
+    per = "request" if kind.endswith("1k") else "MiB"
+    samples = re.search(r"of event 'cpu-clock'\n# Event count \(approx.\): (\d+)", rep)
+    total_ms = int(samples.group(1)) / 1e6 if samples else 0
+    kernel = sum(float(m.group(1)) for m in re.finditer(r"^\s+([\d.]+)%\s+\[kernel", rep, re.M))
+    print(f"\n== {kind}: {total_ms / unit:.3f} ms of CPU per {per} sampled (perf cpu-clock, {n} requests); "
+          f"the kernel's share of the symbols shown: {kernel:.0f}%")
+    for line in rep.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        if m:
+            print(f"  {m.group(1):>6}%  {m.group(2)[:24]:24} {m.group(4)[:110]}")
+
+
 def trace(ctx, args, kind):
     """The system calls of a few requests, one by one."""
     strace(ctx, args, kind, full=True)
@@ -310,7 +378,7 @@ def main():
         if kind not in KINDS:
             sys.exit(f"unknown kind {kind}; known: {', '.join(KINDS)}")
         for tool in args.tool.split(","):
-            {"callgrind": callgrind, "strace": strace, "trace": trace}[tool](ctx, args, kind)
+            {"callgrind": callgrind, "strace": strace, "trace": trace, "perf": perf, "cpu": cpu}[tool](ctx, args, kind)
     shutil.rmtree(ctx.bin, ignore_errors=True)
 
 
