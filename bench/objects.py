@@ -1204,6 +1204,8 @@ def measure(ctx, point, target, duration):
         sampler.stop.set()
         sampler.join()
     t1 = time.monotonic()
+    st = os.statvfs("/dev/shm")
+    r["tmpfs_used_gib"] = (st.f_blocks - st.f_bfree) * st.f_frsize / GIB
     r["wall"] = t1 - snap["t0"]
     r["load_wall"] = t_load_end - snap["t0"]
     pu, ps = cpu_delta(snap["proxy"], cpu_of(proxy))
@@ -1534,6 +1536,11 @@ def report(ctx, info, elapsed):
           + (":" if s.problems else "."))
         for line in s.problems[:8]:
             w(f"  - `{B.cell(line)[:300]}`")
+    used = [r.get("tmpfs_used_gib") for _, _, _, r in ctx.runs if r.get("tmpfs_used_gib") is not None]
+    if used:
+        w(f"- /dev/shm in use after each run (the devices, and anything else there): "
+          f"{min(used):.1f} to {max(used):.1f} GiB (an aborted PUT's temporary file is removed by its "
+          "object server).")
     for n in ctx.notes:
         w(f"- {n}")
     w("")
