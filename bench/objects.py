@@ -131,6 +131,10 @@ ACCESS = re.compile(r"(?:^|: )(\S+) (\S+) (\S+) (GET|PUT|HEAD|POST|DELETE|COPY|O
                     r"(\d{3}) ")
 
 
+# What a proxy says when the client goes away mid-transfer: the large-object
+# client aborts what is in flight at the end of each window.
+EXPECTED = re.compile(r"[Cc]lient disconnected")
+
 # What servers say when they start or stop, not a problem.
 STARTUP = re.compile(r"Started child|Adding required filter|Pipeline was modified|SIGTERM|Removing|"
                      r"Stopping|Exited|started|listening|Starting|Exiting|Child \d+ exiting|"
@@ -154,6 +158,7 @@ class Sink:
         self.statuses = {}
         self.problems = []
         self.problem_count = 0
+        self.disconnects = 0
         self.samples = []
 
     def drain(self):
@@ -175,6 +180,9 @@ class Sink:
                         self.statuses[k] = self.statuses.get(k, 0) + 1
                     if len(self.samples) < 3:
                         self.samples.append(line)
+                elif EXPECTED.search(line):
+                    # A transfer cut at the end of a window.
+                    self.disconnects += 1
                 elif not STARTUP.search(line):
                     # Anything else a server says under load is worth
                     # reading (the storage servers log WARNING and up only;
@@ -1532,8 +1540,9 @@ def report(ctx, info, elapsed):
     w("")
     for name in ("ours", "python", "storage"):
         s = ctx.cluster_sinks[name]
-        w(f"- {name}: {s.lines:,} log lines, {s.problem_count} warnings or errors"
-          + (":" if s.problems else "."))
+        w(f"- {name}: {s.lines:,} log lines, {s.disconnects:,} about clients that went away mid-transfer "
+          f"(the ends of the large-object windows), {s.problem_count:,} other warnings or errors"
+          + (", the first of them:" if s.problems else "."))
         for line in s.problems[:8]:
             w(f"  - `{B.cell(line)[:300]}`")
     used = [r.get("tmpfs_used_gib") for _, _, _, r in ctx.runs if r.get("tmpfs_used_gib") is not None]

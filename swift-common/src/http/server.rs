@@ -49,9 +49,12 @@ const MAX_DISCARD: u64 = 1 << 20;
 /// How long an idle connection may still bring one last request once the
 /// server is shutting down.
 const LAME_DUCK_IDLE: Duration = Duration::from_secs(1);
-/// Bodies (and streamed pieces) up to this size are copied behind the head
-/// (or their chunk line) into one write.
+/// Bodies up to this size are copied behind the head into one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
+/// A streamed body's first piece up to this size goes out in the head's
+/// write (a small object: one write, one segment); a bigger one is
+/// written on its own rather than copied.
+const STREAM_COALESCE_LIMIT: usize = 16 * 1024;
 /// The write buffer an idle connection keeps; a bigger one is dropped.
 const WBUF_KEEP: usize = 4096;
 
@@ -982,7 +985,7 @@ impl Conn {
                             if chunked {
                                 let _ = write!(out, "{:x}\r\n", piece.len());
                             }
-                            if piece.len() <= COALESCE_LIMIT {
+                            if piece.len() <= STREAM_COALESCE_LIMIT {
                                 out.extend_from_slice(&piece);
                                 if chunked {
                                     out.extend_from_slice(b"\r\n");
