@@ -383,6 +383,9 @@ use = egg:swift#proxy_logging
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:{memcached}
+# Swift's default of 2 per worker starves 256 greenthreads per worker at 512
+# connections (token lookups time out: 401s); both proxies get the same.
+memcache_max_connections = 32
 
 [filter:listing_formats]
 use = egg:swift#listing_formats
@@ -1428,7 +1431,7 @@ def report(ctx, info, elapsed):
       f"the whole run took {elapsed / 60:.1f} min")
     w(f"- Cluster: Python Swift's account, container and 3 object servers (one device each on tmpfs, "
       f"3 replicas, part power {PART_POWER}), each `workers = {STORAGE_WORKERS}`, `log_level = WARNING`; "
-      f"memcached (1 thread); each proxy `workers = {PROXY_WORKERS}`, pipeline `{PIPELINE}`, "
+      f"memcached (1 thread; `memcache_max_connections = 32`); each proxy `workers = {PROXY_WORKERS}`, pipeline `{PIPELINE}`, "
       "tempauth tokens, access log lines over UDP to the driver")
     others = [r.get("other_cpu") or 0 for rs in ctx.results.values() for r in rs]
     if others:

@@ -1,15 +1,26 @@
 //! The HTTP/1.1 client a Swift server uses to talk to another one (Swift's
-//! `bufferedhttp`): one connection per request, request head and body
-//! written by the caller, `Expect: 100-continue` handled, the response head
-//! read with a timeout, and the response body streamed with a timeout on
-//! every read. Never buffers a whole body.
+//! `bufferedhttp`): request head and body written by the caller,
+//! `Expect: 100-continue` handled, the response head read with a timeout,
+//! and the response body streamed with a timeout on every read. Never
+//! buffers a whole body.
+//!
+//! Swift opens a new connection for every backend request. Given a [`Pool`],
+//! a connection whose exchange ended cleanly is kept open for the next
+//! request to the same backend instead (HTTP/1.1 keep-alive, which Swift's
+//! storage servers speak): no connect and no close per request. An idle
+//! connection the backend closed in the meantime is replaced by a new one
+//! before anything of the request was answered or any body byte sent, so
+//! the caller never sees the difference. Without a pool, every request says
+//! `Connection: close`, as Swift's proxy does.
 //!
 //! Header names and values are WSGI strings (latin-1), as everywhere in
 //! the pipeline. What to send and how long to wait is the caller's
 //! business: this module only frames bytes and bounds every wait it makes.
 
+use std::collections::HashMap;
 use std::io;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,6 +93,92 @@ pub struct ResponseHead {
     pub headers: Headers,
 }
 
+/// Idle connections to backends, kept for the next request to the same
+/// backend (`ip:port`): at most `max_idle` per backend, each for at most
+/// `idle_timeout`. One per worker; connections never cross processes.
+#[derive(Debug)]
+pub struct Pool {
+    max_idle: usize,
+    idle_timeout: Duration,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    by_addr: HashMap<String, Vec<(TcpStream, Instant)>>,
+    last_sweep: Option<Instant>,
+}
+
+impl Pool {
+    /// A pool keeping at most `max_idle` idle connections per backend, each
+    /// for at most `idle_timeout`.
+    pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Pool> {
+        Arc::new(Pool {
+            max_idle,
+            idle_timeout,
+            idle: Mutex::new(Idle::default()),
+        })
+    }
+
+    /// How many idle connections the pool holds (for tests).
+    pub fn idle_count(&self) -> usize {
+        self.lock().by_addr.values().map(Vec::len).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+        // A panic elsewhere cannot leave the map inconsistent: use it anyway.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently parked idle connection to `addr` that is still
+    /// open; expired ones are closed on the way.
+    fn take(&self, addr: &str) -> Option<TcpStream> {
+        let mut idle = self.lock();
+        let conns = idle.by_addr.get_mut(addr)?;
+        while let Some((stream, since)) = conns.pop() {
+            if since.elapsed() >= self.idle_timeout {
+                // The rest were parked earlier still.
+                conns.clear();
+                break;
+            }
+            // No syscall unless the reactor saw the socket readable: an idle
+            // connection that is readable was closed by the backend (or
+            // sent something unasked for); either way it is not reused.
+            let mut probe = [0u8; 1];
+            match stream.try_read(&mut probe) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(stream),
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// Park `stream` (its exchange complete) for the next request to `addr`.
+    fn put(&self, addr: &str, stream: TcpStream) {
+        let now = Instant::now();
+        let mut idle = self.lock();
+        if idle
+            .last_sweep
+            .is_none_or(|t| now.duration_since(t) >= self.idle_timeout)
+        {
+            // Now and then, close what expired for backends no longer asked.
+            idle.last_sweep = Some(now);
+            let timeout = self.idle_timeout;
+            idle.by_addr.retain(|_, conns| {
+                conns.retain(|(_, since)| now.duration_since(*since) < timeout);
+                !conns.is_empty()
+            });
+        }
+        let conns = match idle.by_addr.get_mut(addr) {
+            Some(c) => c,
+            None => idle.by_addr.entry(addr.to_owned()).or_default(),
+        };
+        if conns.len() < self.max_idle {
+            conns.push((stream, now));
+        }
+    }
+}
+
 /// A connection to one backend, for one request.
 pub struct Connection {
     stream: TcpStream,
@@ -93,6 +190,25 @@ pub struct Connection {
     chunked: bool,
     /// The request method (a HEAD response has no body).
     method_head: bool,
+    /// Where the connection goes when its exchange ends cleanly.
+    pool: Option<Arc<Pool>>,
+    /// Request body bytes still to send (`Content-Length`), or whether the
+    /// last chunk is still to send (chunked).
+    body_left: u64,
+    /// The final response allows keeping the connection (HTTP/1.1, no
+    /// `Connection: close`).
+    keep_alive: bool,
+    /// Set while the connection came from the pool and nothing has been
+    /// answered or sent past the head: how to start over on a new one.
+    retry: Option<Retry>,
+}
+
+/// What it takes to send a request head again on a new connection.
+struct Retry {
+    ip: String,
+    port: u16,
+    head: Vec<u8>,
+    conn_timeout: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -106,9 +222,9 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connect to `ip:port` and send the request head (Swift's
     /// `http_connect_raw` under `conn_timeout`): `path` already quoted, with
-    /// its query. `Host` is added unless `headers` has one. The body (if
-    /// any) is framed by the caller's `Content-Length` or
-    /// `Transfer-Encoding: chunked`.
+    /// its query. `Host` is added unless `headers` has one, and
+    /// `Connection: close`. The body (if any) is framed by the caller's
+    /// `Content-Length` or `Transfer-Encoding: chunked`.
     pub async fn open(
         ip: &str,
         port: u16,
@@ -117,20 +233,22 @@ impl Connection {
         headers: &Headers,
         conn_timeout: Duration,
     ) -> Result<Connection, ClientError> {
+        Connection::open_with(None, ip, port, method, path, headers, conn_timeout).await
+    }
+
+    /// [`Connection::open`], on an idle connection from `pool` when it has
+    /// one to this backend; the connection goes back there when the whole
+    /// exchange has been read.
+    pub async fn open_with(
+        pool: Option<&Arc<Pool>>,
+        ip: &str,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &Headers,
+        conn_timeout: Duration,
+    ) -> Result<Connection, ClientError> {
         let addr = host_port(ip, port);
-        let connect = async {
-            let stream = match ip.parse::<std::net::IpAddr>() {
-                Ok(a) => TcpStream::connect((a, port)).await,
-                Err(_) => TcpStream::connect((ip, port)).await,
-            };
-            let stream = stream.map_err(|source| ClientError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
-            // Small writes (heads, the last chunk) must not wait for acks.
-            let _ = stream.set_nodelay(true);
-            Ok::<_, ClientError>(stream)
-        };
         let mut head = Vec::with_capacity(512);
         head.extend_from_slice(method.as_bytes());
         head.push(b' ');
@@ -147,34 +265,56 @@ impl Connection {
             push_wsgi_bytes(&mut head, v);
             head.extend_from_slice(b"\r\n");
         }
+        if pool.is_none() && !headers.contains("connection") {
+            head.extend_from_slice(b"Connection: close\r\n");
+        }
         head.extend_from_slice(b"\r\n");
         let chunked = headers
             .get("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let work = async {
-            let mut stream = connect.await?;
-            stream
-                .write_all(&head)
-                .await
-                .map_err(|source| ClientError::Io {
-                    addr: addr.clone(),
-                    what: "sending the request to",
-                    source,
-                })?;
-            Ok::<_, ClientError>(stream)
+        let body_left = if chunked {
+            1
+        } else {
+            headers
+                .get("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
         };
-        let stream = tokio::time::timeout(conn_timeout, work)
-            .await
-            .map_err(|_| ClientError::ConnectTimeout {
-                addr: addr.clone(),
-                timeout: conn_timeout,
-            })??;
+        // An idle connection first; one the backend closed meanwhile fails
+        // the write (or the first read, see `read_head`), and a new one
+        // takes its place.
+        let mut reused = None;
+        if let Some(mut stream) = pool.and_then(|p| p.take(&addr)) {
+            let sent = tokio::time::timeout(conn_timeout, stream.write_all(&head)).await;
+            if matches!(sent, Ok(Ok(()))) {
+                reused = Some(stream);
+            }
+        }
+        let (stream, retry) = match reused {
+            Some(stream) => (
+                stream,
+                Some(Retry {
+                    ip: ip.to_owned(),
+                    port,
+                    head,
+                    conn_timeout,
+                }),
+            ),
+            None => (
+                connect_and_send(ip, port, &addr, &head, conn_timeout).await?,
+                None,
+            ),
+        };
         Ok(Connection {
             stream,
             rbuf: BytesMut::with_capacity(4096),
             addr,
             chunked,
             method_head: method.eq_ignore_ascii_case("HEAD"),
+            pool: pool.cloned(),
+            body_left,
+            keep_alive: false,
+            retry,
         })
     }
 
@@ -200,24 +340,46 @@ impl Connection {
         loop {
             if let Some(end) = find_head_end(&self.rbuf) {
                 let raw = self.rbuf.split_to(end);
-                return parse_head(&raw).map_err(|message| ClientError::Protocol {
+                let (head, http11) = parse_head(&raw).map_err(|message| ClientError::Protocol {
                     addr: self.addr.clone(),
                     message,
-                });
+                })?;
+                if head.status >= 200 {
+                    self.keep_alive = http11
+                        && !head
+                            .headers
+                            .get_all("connection")
+                            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+                }
+                return Ok(head);
             }
             if self.rbuf.len() > MAX_HEAD {
                 return Err(self.protocol("response head too long"));
             }
             self.rbuf.reserve(4096);
-            let n = self
-                .stream
-                .read_buf(&mut self.rbuf)
-                .await
-                .map_err(|source| ClientError::Io {
-                    addr: self.addr.clone(),
-                    what: "reading the response from",
-                    source,
-                })?;
+            let read = self.stream.read_buf(&mut self.rbuf).await;
+            if matches!(read, Ok(0) | Err(_))
+                && self.rbuf.is_empty()
+                && let Some(retry) = self.retry.take()
+            {
+                // An idle connection the backend had closed: the request
+                // never reached it. Start over on a new connection.
+                self.stream = connect_and_send(
+                    &retry.ip,
+                    retry.port,
+                    &self.addr,
+                    &retry.head,
+                    retry.conn_timeout,
+                )
+                .await?;
+                continue;
+            }
+            self.retry = None;
+            let n = read.map_err(|source| ClientError::Io {
+                addr: self.addr.clone(),
+                what: "reading the response from",
+                source,
+            })?;
             if n == 0 {
                 return Err(self.protocol(if self.rbuf.is_empty() {
                     "connection closed before a response"
@@ -241,6 +403,11 @@ impl Connection {
         if data.is_empty() {
             return Ok(());
         }
+        // Body bytes on the wire: a request cannot simply be sent again.
+        self.retry = None;
+        if !self.chunked {
+            self.body_left = self.body_left.saturating_sub(data.len() as u64);
+        }
         let addr = &self.addr;
         let chunked = self.chunked;
         let stream = &mut self.stream;
@@ -261,6 +428,7 @@ impl Connection {
         if !self.chunked {
             return Ok(());
         }
+        self.retry = None;
         let addr = &self.addr;
         let stream = &mut self.stream;
         bounded_io(
@@ -269,11 +437,13 @@ impl Connection {
             timeout,
             stream.write_all(b"0\r\n\r\n"),
         )
-        .await
+        .await?;
+        self.body_left = 0;
+        Ok(())
     }
 
     /// The response body that follows `head`, read with `timeout` per read.
-    pub fn into_body(self, head: &ResponseHead, timeout: Duration) -> ResponseBody {
+    pub fn into_body(mut self, head: &ResponseHead, timeout: Duration) -> ResponseBody {
         let framing =
             if self.method_head || head.status < 200 || head.status == 204 || head.status == 304 {
                 Framing::Done
@@ -292,12 +462,77 @@ impl Connection {
             } else {
                 Framing::Close
             };
+        if framing == Framing::Close {
+            // Its end is the connection's.
+            self.keep_alive = false;
+        }
+        if framing == Framing::Done {
+            self.release();
+            return ResponseBody::empty();
+        }
         ResponseBody {
             conn: Some(self),
             framing,
             timeout,
         }
     }
+
+    /// End the exchange after the final response `head` when nothing more
+    /// of it will be read: the connection goes back to the pool if the
+    /// response has no body, and is closed otherwise.
+    pub fn finish_with(self, head: &ResponseHead) {
+        drop(self.into_body(head, Duration::ZERO));
+    }
+
+    /// Back to the pool if the exchange is complete (the whole request
+    /// sent, the whole response read and nothing more) and both ends keep
+    /// the connection; closed otherwise.
+    fn release(self) {
+        if let Some(pool) = &self.pool
+            && self.keep_alive
+            && self.body_left == 0
+            && self.rbuf.is_empty()
+        {
+            pool.put(&self.addr, self.stream);
+        }
+    }
+}
+
+/// Connect to `ip:port` and write `head`, all within `conn_timeout`.
+async fn connect_and_send(
+    ip: &str,
+    port: u16,
+    addr: &str,
+    head: &[u8],
+    conn_timeout: Duration,
+) -> Result<TcpStream, ClientError> {
+    let work = async {
+        let stream = match ip.parse::<std::net::IpAddr>() {
+            Ok(a) => TcpStream::connect((a, port)).await,
+            Err(_) => TcpStream::connect((ip, port)).await,
+        };
+        let mut stream = stream.map_err(|source| ClientError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+        // Small writes (heads, the last chunk) must not wait for acks.
+        let _ = stream.set_nodelay(true);
+        stream
+            .write_all(head)
+            .await
+            .map_err(|source| ClientError::Io {
+                addr: addr.to_owned(),
+                what: "sending the request to",
+                source,
+            })?;
+        Ok::<_, ClientError>(stream)
+    };
+    tokio::time::timeout(conn_timeout, work)
+        .await
+        .map_err(|_| ClientError::ConnectTimeout {
+            addr: addr.to_owned(),
+            timeout: conn_timeout,
+        })?
 }
 
 /// Write every byte of `parts`, in order, with as few writes as the socket
@@ -341,7 +576,8 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4)
 }
 
-fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
+/// The head, and whether it is HTTP/1.1 (whose connections persist).
+fn parse_head(raw: &[u8]) -> Result<(ResponseHead, bool), String> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
     match resp.parse(raw) {
@@ -355,11 +591,14 @@ fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
     for h in resp.headers.iter() {
         headers.append(response_name(h.name), bytes_to_wsgi(h.value));
     }
-    Ok(ResponseHead {
-        status,
-        reason,
-        headers,
-    })
+    Ok((
+        ResponseHead {
+            status,
+            reason,
+            headers,
+        },
+        resp.version == Some(1),
+    ))
 }
 
 /// A response header's name as text: the names Swift's storage servers send
@@ -445,9 +684,18 @@ impl ResponseBody {
                 timeout,
             }),
         };
-        if !matches!(r, Ok(Some(_))) {
-            self.framing = Framing::Done;
-            self.conn = None;
+        match &r {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.framing = Framing::Done;
+                if let Some(conn) = self.conn.take() {
+                    conn.release();
+                }
+            }
+            Err(_) => {
+                self.framing = Framing::Done;
+                self.conn = None;
+            }
         }
         r
     }
@@ -782,6 +1030,163 @@ mod tests {
             assert_eq!(body.chunk().await.unwrap(), None);
             let got = srv.await.unwrap();
             assert!(got.ends_with(b"5\r\nhello\r\n0\r\n\r\n"));
+        });
+    }
+
+    /// A server answering each request head it reads with the next of
+    /// `replies` (a reply of `None` closes the connection instead), on
+    /// whichever connection it came; returns how many connections it
+    /// accepted and the request heads.
+    async fn keepalive_server(
+        replies: Vec<Option<&'static [u8]>>,
+    ) -> (u16, tokio::task::JoinHandle<(usize, Vec<Vec<u8>>)>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = tokio::task::spawn_local(async move {
+            let mut accepted = 0;
+            let mut heads = Vec::new();
+            let mut replies = replies.into_iter();
+            'conns: loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                accepted += 1;
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while find_head_end(&got).is_none() {
+                        let n = s.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            continue 'conns;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    let end = find_head_end(&got).unwrap();
+                    heads.push(got.drain(..end).collect());
+                    match replies.next() {
+                        Some(Some(r)) => s.write_all(r).await.unwrap(),
+                        Some(None) => continue 'conns,
+                        None => return (accepted, heads),
+                    }
+                    if replies.len() == 0 {
+                        return (accepted, heads);
+                    }
+                }
+            }
+        });
+        (port, h)
+    }
+
+    async fn get(pool: &Arc<Pool>, port: u16) -> (u16, Bytes) {
+        let t = Duration::from_secs(2);
+        let mut c = Connection::open_with(
+            Some(pool),
+            "127.0.0.1",
+            port,
+            "GET",
+            "/o",
+            &Headers::new(),
+            t,
+        )
+        .await
+        .unwrap();
+        let head = c.read_head(t).await.unwrap();
+        let mut body = c.into_body(&head, t);
+        (head.status, body.to_bytes(100).await.unwrap())
+    }
+
+    #[test]
+    fn pooled_connection_is_reused_and_says_no_close() {
+        run(async {
+            let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+            let (port, srv) = keepalive_server(vec![Some(ok), Some(ok), Some(ok)]).await;
+            let pool = Pool::new(4, Duration::from_secs(5));
+            for _ in 0..3 {
+                assert_eq!(get(&pool, port).await, (200, Bytes::from_static(b"hi")));
+                assert_eq!(pool.idle_count(), 1);
+            }
+            let (accepted, heads) = srv.await.unwrap();
+            assert_eq!(accepted, 1, "one connection for three requests");
+            for h in heads {
+                assert!(memchr::memmem::find(&h, b"Connection").is_none());
+            }
+        });
+    }
+
+    #[test]
+    fn a_pooled_connection_the_backend_closed_is_replaced_unseen() {
+        run(async {
+            let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+            // The second request arrives on the kept connection, which the
+            // server then closes unanswered (its keep-alive timeout).
+            let (port, srv) = keepalive_server(vec![Some(ok), None, Some(ok)]).await;
+            let pool = Pool::new(4, Duration::from_secs(5));
+            assert_eq!(get(&pool, port).await.0, 200);
+            assert_eq!(get(&pool, port).await, (200, Bytes::from_static(b"hi")));
+            let (accepted, heads) = srv.await.unwrap();
+            assert_eq!(accepted, 2);
+            assert_eq!(heads.len(), 3, "the request was sent again");
+        });
+    }
+
+    #[test]
+    fn only_clean_complete_exchanges_are_pooled() {
+        run(async {
+            let t = Duration::from_secs(2);
+            for reply in [
+                &b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"[..],
+                b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+                b"HTTP/1.1 200 OK\r\n\r\nhi",
+            ] {
+                let (port, _srv) = one_shot(reply).await;
+                let pool = Pool::new(4, Duration::from_secs(5));
+                let (status, _) = get(&pool, port).await;
+                assert_eq!((status, pool.idle_count()), (200, 0));
+            }
+            // A body not read to its end: the connection is closed.
+            let (port, _srv) = one_shot(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhi").await;
+            let pool = Pool::new(4, Duration::from_secs(5));
+            let mut c = Connection::open_with(
+                Some(&pool),
+                "127.0.0.1",
+                port,
+                "GET",
+                "/o",
+                &Headers::new(),
+                t,
+            )
+            .await
+            .unwrap();
+            let head = c.read_head(t).await.unwrap();
+            let mut body = c.into_body(&head, t);
+            assert_eq!(&body.chunk().await.unwrap().unwrap()[..], b"hi");
+            drop(body);
+            assert_eq!(pool.idle_count(), 0);
+            // A request body not sent: closed, whatever the answer.
+            let (port, _srv) =
+                one_shot(b"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n").await;
+            let mut h = Headers::new();
+            h.append("Content-Length", "5");
+            h.append("Expect", "100-continue");
+            let mut c = Connection::open_with(Some(&pool), "127.0.0.1", port, "PUT", "/o", &h, t)
+                .await
+                .unwrap();
+            let head = c.read_head(t).await.unwrap();
+            assert_eq!(head.status, 412);
+            c.finish_with(&head);
+            assert_eq!(pool.idle_count(), 0);
+        });
+    }
+
+    #[test]
+    fn without_a_pool_every_request_says_close() {
+        run(async {
+            let (port, srv) = one_shot(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+            let t = Duration::from_secs(1);
+            let mut c = Connection::open("127.0.0.1", port, "DELETE", "/o", &Headers::new(), t)
+                .await
+                .unwrap();
+            assert_eq!(c.read_head(t).await.unwrap().status, 204);
+            let req = srv.await.unwrap();
+            assert!(memchr::memmem::find(&req, b"\r\nConnection: close\r\n").is_some());
         });
     }
 }

@@ -298,7 +298,6 @@ impl<'a> Ctx<'a> {
             t.apply(&self.req.headers, &mut h);
         }
         h.set("X-Trans-Id", self.trans_id.clone());
-        h.set("Connection", "close");
         h.set("User-Agent", self.app.backend_user_agent());
         h.set("Referer", self.referer());
         h
@@ -601,7 +600,6 @@ impl<'a> Ctx<'a> {
         h.set("X-Timestamp", Timestamp::now().internal());
         h.set("X-Trans-Id", self.trans_id.clone());
         h.set("X-Openstack-Request-Id", self.trans_id.clone());
-        h.set("Connection", "close");
         for (k, v) in self.req.headers.iter() {
             if k.to_ascii_lowercase().starts_with("x-account-sysmeta-") {
                 h.set(k.to_owned(), v.to_owned());
@@ -885,11 +883,16 @@ impl<'a> Ctx<'a> {
                 }
                 _ => ResponseBody::Stream(Box::pin(body_stream(body))),
             };
-        } else if self.req.method == "HEAD" {
-            if let Some(cl) = head.headers.get("content-length") {
-                resp.headers.set("Content-Length", cl.to_owned());
+        } else {
+            if self.req.method == "HEAD" {
+                if let Some(cl) = head.headers.get("content-length") {
+                    resp.headers.set("Content-Length", cl.to_owned());
+                }
+                resp.body = ResponseBody::Empty;
             }
-            resp.body = ResponseBody::Empty;
+            // Nothing more is read from it: kept for the next request if
+            // the answer had no body.
+            conn.finish_with(&head);
         }
         resp
     }
