@@ -20,7 +20,7 @@ use swift_common::storage_policy::StoragePolicies;
 use swift_common::timestamp::Timestamp;
 use swift_common::wsgi::AppContext;
 
-use crate::constraints::{check_utf8, split_path, valid_api_version};
+use crate::constraints::{check_utf8, split_api_path, valid_api_version};
 use crate::context::{AuthRequest, Authorize, SwiftOwner};
 use crate::controllers::{Ctx, account, container, obj};
 use crate::info_registry::SwiftInfo;
@@ -452,7 +452,7 @@ impl ProxyApp {
         if path_info == "/info" {
             return self.info(&req);
         }
-        let Some((version, account, container, object)) = split_path(&path_info) else {
+        let Some((version, account, container, object)) = split_api_path(&path_info) else {
             return swob::status(404);
         };
         if !account.is_empty() && !valid_api_version(&version, &self.constraints) {
