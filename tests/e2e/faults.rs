@@ -12,6 +12,7 @@
 //! | a server answering 507 to everything | 0 failed |
 //! | a server answering 503 to everything | 0 failed |
 //! | a server answering garbage | 0 failed |
+//! | a node that answers no SYN (its accept queue full) | 0 failed (conn_timeout) |
 //! | memcached restarted (every token lost) | 0 failed once the client logs in again, as swiftclient does on a 401 |
 //! | a proxy worker SIGKILLed | at most the requests in flight on it fail |
 //! | three of the four object servers killed | every write 503 (no quorum), promptly |
@@ -890,6 +891,36 @@ impl Drop for FakeServer {
     }
 }
 
+/// A node that answers no SYN: a listener on its port that never accepts,
+/// its accept queue filled by connections of our own, so the kernel drops
+/// every further SYN and a connect can only time out (`conn_timeout`).
+struct Silent {
+    _listener: TcpListener,
+    fillers: Vec<TcpStream>,
+}
+
+impl Silent {
+    fn start(port: u16) -> Silent {
+        let listener = wait_until(Duration::from_secs(10), || {
+            TcpListener::bind(("127.0.0.1", port)).ok()
+        })
+        .unwrap_or_else(|| panic!("bind 127.0.0.1:{port} for the silent node"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut fillers = Vec::new();
+        // The queue holds the backlog (128) and one more; bounded.
+        for _ in 0..1024 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => fillers.push(s),
+                Err(_) => break,
+            }
+        }
+        Silent {
+            _listener: listener,
+            fillers,
+        }
+    }
+}
+
 const REPLY_507: &[u8] = b"HTTP/1.1 507 Insufficient Storage\r\nContent-Type: text/html\r\n\
     Content-Length: 0\r\nConnection: close\r\n\r\n";
 const REPLY_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
@@ -1010,6 +1041,28 @@ pub fn load_scenarios(cluster: &mut Cluster, proxy: &str, shape: &Shape) -> Vec<
             },
         );
     }
+    let port = cluster.port(Node::Object(3));
+    let silent = std::rc::Rc::new(std::cell::RefCell::new(None::<Silent>));
+    let (s1, s2) = (silent.clone(), silent.clone());
+    run(
+        cluster,
+        Scenario {
+            label: "object-3 answers no SYN (conn_timeout)",
+            expect: zero,
+            fault: Box::new(move |c| {
+                c.kill_server(Node::Object(3));
+                *s1.borrow_mut() = Some(Silent::start(port));
+            }),
+            heal: Box::new(move |c| {
+                let queued = s2.borrow_mut().take().map_or(0, |s| s.fillers.len());
+                c.start_server(Node::Object(3));
+                vec![format!(
+                    "the silent object-3's accept queue took {queued} connections"
+                )]
+            }),
+            heal_first: false,
+        },
+    );
     run(
         cluster,
         Scenario {
