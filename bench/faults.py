@@ -112,6 +112,11 @@ def run_one(args, proxy, scratch):
     with open(log_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     for line in text.splitlines():
+        # libtest's "test NAME ... " may precede the first line.
+        for mark in ("fault=", "client "):
+            if mark in line and not line.startswith("    "):
+                line = line[line.index(mark):]
+                break
         if line.startswith(("fault=", "client ", "    ")):
             print("  " + line, flush=True)
     outcomes = []
@@ -256,7 +261,7 @@ def section(args, runs, started):
         "`client_timeout = 5`, `post_quorum_timeout = 0.5`, `error_suppression_interval = 3` (and each scenario starts 3 s after the one before healed its fault, so that nothing is error-limited any more). "
         "**%d client threads**, each a PUT (1 B to 16 KiB, its MD5 as ETag) then a GET of a "
         "random acknowledged object, on a new connection each, for %.1f s before the fault "
-        "and **%.1f s after it**; a 401 gets a new token and one retry, as swiftclient does. "
+        "and **%.1f s after it**; a 401 gets a new token (up to three tries, 0.2 s apart) and one retry, as swiftclient does. "
         "A request fails when it gets anything but a 201 with the right ETag or a 200 with "
         "the right bytes and ETag, or no answer within 20 s. Then every acknowledged object "
         "is read back (with the fault still in place, except for the lost quorum), every "

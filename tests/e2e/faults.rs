@@ -341,8 +341,8 @@ fn md5_hex(b: &[u8]) -> String {
 }
 
 /// A tempauth client of the proxy: one token shared by the load's threads,
-/// renewed (once per lost token) when the proxy says 401, as swiftclient
-/// does.
+/// renewed (once per lost token, up to three tries) when the proxy says
+/// 401, and the request tried once more, as swiftclient does.
 pub struct Client {
     pub proxy: SocketAddr,
     token: RwLock<String>,
@@ -380,9 +380,17 @@ impl Client {
         {
             let mut current = self.token.write().expect("token lock");
             if *current == token {
-                match get_token(self.proxy) {
-                    Ok(t) => *current = t,
-                    Err(_) => return Ok(resp),
+                // As swiftclient: a few tries, a little apart (memcached
+                // may be on its way back).
+                let fresh = (0..3).find_map(|i| {
+                    if i > 0 {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    get_token(self.proxy).ok()
+                });
+                match fresh {
+                    Some(t) => *current = t,
+                    None => return Ok(resp),
                 }
             }
         }
@@ -1626,6 +1634,28 @@ fn storage_node_faults_under_load() {
         )),
         "{log}"
     );
+    // Suspicious answers, as Swift takes them: a 507 limits the node at
+    // once, a 5xx to Expect: 100-continue counts an error, garbage is an
+    // exception; a node that answers no SYN times out after conn_timeout.
+    let port = |n| cluster.port(Node::Object(n));
+    for needle in [
+        format!(
+            "Node will be error limited for 3.00s: 127.0.0.1:{}/d4, error: ERROR Insufficient Storage",
+            port(4)
+        ),
+        format!(
+            "ERROR 503 Expect: 100-continue From Object Server 127.0.0.1:{}/d1",
+            port(1)
+        ),
+        format!("ERROR with Object server 127.0.0.1:{}/d2 re: ", port(2)),
+        "unparsable response head".to_owned(),
+        format!("connect to 127.0.0.1:{} timed out after 500ms", port(3)),
+    ] {
+        assert!(
+            log.contains(&needle),
+            "no {needle:?} in the proxy's log:\n{log}"
+        );
+    }
 }
 
 /// A GET whose node dies or stalls mid-body resumes from another replica;
