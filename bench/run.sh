@@ -8,6 +8,12 @@
 #                           each kind; about 1 minute), prints the table,
 #                           does not touch bench/RESULTS.md
 #   bench/run.sh --help     the driver's options
+#   bench/run.sh --faults   failing storage nodes instead: our proxy and
+#                           Python Swift's under load while nodes die, stall
+#                           or answer garbage (bench/faults.py, about 10
+#                           minutes), writes the "Failing nodes" section of
+#                           bench/RESULTS.md; --faults --quick is a smoke run,
+#                           --faults --help its options
 #
 # What it sets up first (each step is skipped when already done):
 #   - wrk and nginx from the distribution (apt-get; needs root or sudo). The
@@ -26,9 +32,18 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
+# --faults: bench/faults.py (failing nodes) instead of bench/bench.py.
+DRIVER=bench/bench.py
+args=()
 for arg in "$@"; do
     case "$arg" in
-        -h|--help) exec "$PY" bench/bench.py --help ;;
+        --faults) DRIVER=bench/faults.py ;;
+        *) args+=("$arg") ;;
+    esac
+done
+for arg in "${args[@]}"; do
+    case "$arg" in
+        -h|--help) exec "$PY" "$DRIVER" --help ;;
     esac
 done
 
@@ -44,8 +59,13 @@ as_root() {
 }
 
 missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+if [ "$DRIVER" = bench/faults.py ]; then
+    # The failing-nodes cluster needs memcached (as ./test.sh does).
+    command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
+else
+    command -v wrk >/dev/null || missing+=(wrk)
+fi
+if [ "$DRIVER" = bench/bench.py ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     # Debian 12's nginx-light is nginx plus the echo module; plain nginx is
     # all the bench needs (`return 200` is in the core).
     missing+=(nginx)
@@ -62,4 +82,4 @@ VENV="$(tests/swift-venv.sh)"
 echo "bench/run.sh: building our release binaries"
 cargo build --release --locked -p swift-init -p swift-proxy-server --bins
 
-exec "$PY" bench/bench.py --venv "$VENV" --bin-dir "$PWD/target/release" "$@"
+exec "$PY" "$DRIVER" --venv "$VENV" --bin-dir "$PWD/target/release" "${args[@]}"

@@ -292,13 +292,10 @@ impl ProxyApp {
         self.logger.log_with(level, msg, Some(trans_id), None);
     }
 
-    /// `error_occurred`: log and count an error against `node`.
+    /// `error_occurred`: log (`<msg> <ip:port/device>`, as Swift's) and
+    /// count an error against `node`.
     pub fn error_occurred(&self, node: &Node, msg: &str, trans_id: &str) {
-        self.log(
-            Level::Error,
-            trans_id,
-            format_args!("{msg}: {}", node.key()),
-        );
+        self.log(Level::Error, trans_id, format_args!("{msg} {}", node.key()));
         self.error_increment(node, trans_id);
     }
 
