@@ -14,6 +14,12 @@
 #                           Python's, and straight to the object servers; a
 #                           full run takes about 25 minutes and writes its own
 #                           section of bench/RESULTS.md); needs memcached
+#   bench/run.sh --faults   failing storage nodes instead: our proxy and
+#                           Python Swift's under load while nodes die, stall
+#                           or answer garbage (bench/faults.py, about 10
+#                           minutes), writes the "Failing nodes" section of
+#                           bench/RESULTS.md; --faults --quick is a smoke run,
+#                           --faults --help its options
 #
 # What it sets up first (each step is skipped when already done):
 #   - wrk and nginx from the distribution (apt-get; needs root or sudo). The
@@ -32,14 +38,18 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-# --objects: the object data path benchmark (bench/objects.py) instead.
+# --objects: the object data path (bench/objects.py); --faults: failing
+# nodes (bench/faults.py); bench/bench.py otherwise.
 DRIVER=bench/bench.py
+args=()
 for arg in "$@"; do
     case "$arg" in
         --objects) DRIVER=bench/objects.py ;;
+        --faults) DRIVER=bench/faults.py ;;
+        *) args+=("$arg") ;;
     esac
 done
-for arg in "$@"; do
+for arg in "${args[@]}"; do
     case "$arg" in
         -h|--help) exec "$PY" "$DRIVER" --help ;;
     esac
@@ -57,11 +67,14 @@ as_root() {
 }
 
 missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-if [ "$DRIVER" = bench/objects.py ]; then
-    # The object bench runs a memcached for the proxies; it needs no nginx.
+if [ "$DRIVER" != bench/bench.py ]; then
+    # The object and failing-nodes clusters need memcached (as ./test.sh does).
     command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
-elif ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+fi
+if [ "$DRIVER" != bench/faults.py ]; then
+    command -v wrk >/dev/null || missing+=(wrk)
+fi
+if [ "$DRIVER" = bench/bench.py ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     # Debian 12's nginx-light is nginx plus the echo module; plain nginx is
     # all the bench needs (`return 200` is in the core).
     missing+=(nginx)
@@ -78,4 +91,4 @@ VENV="$(tests/swift-venv.sh)"
 echo "bench/run.sh: building our release binaries"
 cargo build --release --locked -p swift-init -p swift-proxy-server --bins
 
-exec "$PY" "$DRIVER" --venv "$VENV" --bin-dir "$PWD/target/release" "$@"
+exec "$PY" "$DRIVER" --venv "$VENV" --bin-dir "$PWD/target/release" "${args[@]}"

@@ -245,8 +245,9 @@ Description: OpenStack Swift's service layer in Rust: swift-init and the proxy
  files, command lines, pid files, exit codes and log lines.
  .
  swift-init also manages Swift's Python servers (swift-object-server and
- the others) when they are installed. The proxy answers account, container
- and object requests with 503 until its storage API is implemented.
+ the others) when they are installed. The proxy serves Swift's API in front
+ of Swift's account, container and object servers, reading the rings and
+ swift.conf in /etc/swift.
  .
  This package conflicts with Debian's swift-proxy, which ships the same
  command, man pages and systemd unit name.

@@ -58,34 +58,9 @@ pub fn clean_acl(name: &str, value: &str) -> Result<String, String> {
     Ok(values.join(","))
 }
 
-/// Python's `repr` of a str (single quotes unless the text has one and no
-/// double quote).
+/// Python's `repr` of a str.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    swift_common::config::values::python_repr(s.chars().map(u32::from))
 }
 
 /// `parse_acl_v1`: `(referrers, groups)` of a container ACL.

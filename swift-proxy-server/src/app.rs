@@ -21,7 +21,7 @@ use swift_common::storage_policy::StoragePolicies;
 use swift_common::timestamp::Timestamp;
 use swift_common::wsgi::AppContext;
 
-use crate::constraints::{check_utf8, split_path, valid_api_version};
+use crate::constraints::{check_utf8, split_api_path, valid_api_version};
 use crate::context::{AuthRequest, Authorize, SwiftOwner};
 use crate::controllers::{Ctx, account, container, obj};
 use crate::info_registry::SwiftInfo;
@@ -311,13 +311,10 @@ impl ProxyApp {
         self.logger.log_with(level, msg, Some(trans_id), None);
     }
 
-    /// `error_occurred`: log and count an error against `node`.
+    /// `error_occurred`: log (`<msg> <ip:port/device>`, as Swift's) and
+    /// count an error against `node`.
     pub fn error_occurred(&self, node: &Node, msg: &str, trans_id: &str) {
-        self.log(
-            Level::Error,
-            trans_id,
-            format_args!("{msg}: {}", node.key()),
-        );
+        self.log(Level::Error, trans_id, format_args!("{msg} {}", node.key()));
         self.error_increment(node, trans_id);
     }
 
@@ -472,7 +469,7 @@ impl ProxyApp {
         if path_info == "/info" {
             return self.info(&req);
         }
-        let Some((version, account, container, object)) = split_path(&path_info) else {
+        let Some((version, account, container, object)) = split_api_path(&path_info) else {
             return swob::status(404);
         };
         if !account.is_empty() && !valid_api_version(&version, &self.constraints) {

@@ -13,21 +13,51 @@ use swift_common::timestamp::{Timestamp, normalize_delete_at_timestamp};
 
 use crate::swob;
 
-/// Swift's `split_path(path, 1, 4, rest_with_last=True)` of a WSGI path:
-/// `(version, account, container, object)`, empty strings for missing
-/// parts (the object keeps its slashes). `None` (Swift's ValueError, a
-/// 404) when the path does not start with `/`, or a segment before the
-/// last one present is empty (`/v1//c`, `/v1/a//o`; only the last may be,
-/// as in `/v1/a/`).
-pub fn split_path(path: &str) -> Option<(String, String, String, String)> {
-    let rest = path.strip_prefix('/')?;
-    let segs: Vec<&str> = rest.splitn(4, '/').collect();
-    let (last, before) = segs.split_last()?;
-    if before.iter().any(|s| s.is_empty()) || (before.is_empty() && last.is_empty()) {
+/// Swift's `split_path(path, minsegs, maxsegs, rest_with_last)`: the
+/// `maxsegs` segments of `path` (`None` for those absent), at least
+/// `minsegs` of them present and not empty; with `rest_with_last` the last
+/// one keeps any further slashes. `None` where Swift raises `ValueError`
+/// (a path not from the root, too few or too many segments, an empty one
+/// before the last).
+pub fn split_path(
+    path: &str,
+    minsegs: usize,
+    maxsegs: usize,
+    rest_with_last: bool,
+) -> Option<Vec<Option<String>>> {
+    let (min, max) = (minsegs + 1, maxsegs + 1);
+    let segs: Vec<&str> = if rest_with_last {
+        path.splitn(max, '/').collect()
+    } else {
+        path.splitn(max + 1, '/').collect()
+    };
+    let count = segs.len();
+    let too_many = if rest_with_last {
+        count > max
+    } else {
+        count > max + 1 || (count == max + 1 && !segs[max].is_empty())
+    };
+    if !segs[0].is_empty() || count < min || too_many || segs[1..min].contains(&"") {
         return None;
     }
-    let seg = |i: usize| segs.get(i).copied().unwrap_or("").to_owned();
-    Some((seg(0), seg(1), seg(2), seg(3)))
+    let segs = &segs[1..count.min(max)];
+    if segs[..segs.len() - 1].contains(&"") {
+        return None;
+    }
+    let mut out: Vec<Option<String>> = segs.iter().map(|s| Some((*s).to_owned())).collect();
+    out.resize(maxsegs, None);
+    Some(out)
+}
+
+/// The proxy's `split_path(path, 1, 4, rest_with_last=True)` of a WSGI
+/// path: `(version, account, container, object)`, empty strings for the
+/// parts absent (the object keeps its slashes; `/v1/a/` has no container).
+pub fn split_api_path(path: &str) -> Option<(String, String, String, String)> {
+    let mut segs = split_path(path, 1, 4, true)?
+        .into_iter()
+        .map(Option::unwrap_or_default);
+    let mut next = || segs.next().unwrap_or_default();
+    Some((next(), next(), next(), next()))
 }
 
 /// Swift's `check_utf8` of a WSGI string: its bytes are UTF-8, not empty,
@@ -287,7 +317,7 @@ mod tests {
 
     #[test]
     fn split_path_like_swift() {
-        let s = |p: &str| split_path(p);
+        let s = |p: &str| split_api_path(p);
         assert_eq!(s("/v1/a/c/o/p").unwrap().3, "o/p");
         assert_eq!(s("/v1/a").unwrap().1, "a");
         assert_eq!(s("/v1/a/").unwrap().2, "");

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use swift_common::http::quote::{str_to_wsgi, wsgi_quote, wsgi_to_str};
+use swift_common::http::quote::{wsgi_quote, wsgi_to_str};
 use swift_common::http::{Env, Headers, Response, Service};
 
 use crate::context::{CACHE_TIMEOUT, SwiftOwner, cache, infocache, subrequest};
@@ -35,10 +35,6 @@ pub fn cache_key(account: &str, container: Option<&str>) -> String {
 /// A WSGI name as the str Swift keys its caches with.
 fn native(wsgi: &str) -> String {
     wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned())
-}
-
-fn status_ok(status: u64) -> bool {
-    (200..300).contains(&status)
 }
 
 /// `_prep_headers_to_info`: the headers lowercased, with `x-<type>-meta-*`
@@ -314,15 +310,8 @@ pub async fn clear_info_cache(env: &mut Env, account: &str, container: Option<&s
 }
 
 /// Make a pre-authorized `HEAD` of `path` (a WSGI path) through `app`.
-async fn head_through(
-    app: &dyn Service,
-    env: &mut Env,
-    path: &str,
-    query: &str,
-    source: &str,
-) -> Response {
-    let mut target = wsgi_quote(path, "/");
-    target.push_str(query);
+async fn head_through(app: &dyn Service, env: &mut Env, path: &str, source: &str) -> Response {
+    let target = wsgi_quote(path, "/");
     let mut req = subrequest(env, "HEAD", &target, source);
     // ACLs are only shown to owners; the info must carry them.
     req.env.ext.insert(SwiftOwner(true));
@@ -351,7 +340,7 @@ pub async fn get_account_info(
             } else {
                 source
             };
-            let resp = head_through(app, env, &format!("/v1/{account}"), "", source).await;
+            let resp = head_through(app, env, &format!("/v1/{account}"), source).await;
             // The proxy app caches what it found; fall back to the response.
             let cached = infocache(env).0.borrow().get(&key).cloned();
             match cached {
@@ -393,7 +382,7 @@ pub async fn get_container_info(
     } else {
         source
     };
-    let resp = head_through(app, env, &format!("/v1/{account}/{container}"), "", source).await;
+    let resp = head_through(app, env, &format!("/v1/{account}/{container}"), source).await;
     let cached = infocache(env).0.borrow().get(&key).cloned();
     let info = match cached {
         Some(v) => Some(v),
@@ -403,16 +392,6 @@ pub async fn get_container_info(
         Some(v) => ContainerInfo::from_value(&v),
         None => ContainerInfo::missing(503),
     }
-}
-
-/// `str_to_wsgi` for callers holding str names.
-pub fn wsgi(name: &str) -> String {
-    str_to_wsgi(name)
-}
-
-/// Whether a number from info is a success status.
-pub fn is_success_status(v: &Value) -> bool {
-    status_ok(int_of(field(v, "status")) as u64)
 }
 
 #[cfg(test)]

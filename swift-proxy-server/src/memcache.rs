@@ -822,7 +822,7 @@ impl MemcacheRing {
     /// Store `value` as JSON under `key` for `ttl` (zero: no expiry).
     pub async fn set(&self, key: &str, value: &Value, ttl: Duration) -> Result<(), CacheError> {
         let hash = md5hash(key);
-        let data = python_json(value);
+        let data = crate::pyjson::dumps(value, false, false);
         if let Some(limit) = self.config.item_size_warning_threshold
             && data.len() >= limit
         {
@@ -1100,78 +1100,6 @@ fn human_readable(n: usize) -> String {
     }
 }
 
-/// `value` as Python's `json.dumps(value)` writes it: `", "` and `": "`
-/// separators, every non-ASCII character escaped, floats as Python's repr.
-pub fn python_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_json(value, &mut out);
-    out
-}
-
-fn write_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => {
-                let _ = write!(out, "{i}");
-            }
-            (_, Some(u), _) => {
-                let _ = write!(out, "{u}");
-            }
-            (_, _, Some(f)) => out.push_str(&python_float_repr(f)),
-            _ => out.push_str(&n.to_string()),
-        },
-        Value::String(s) => write_json_str(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json(v, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json_str(k, out);
-                out.push_str(": ");
-                write_json(v, out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Python's `ensure_ascii` string encoding.
-fn write_json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{u:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1209,10 +1137,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            python_json(&v),
+            crate::pyjson::dumps(&v, false, false),
             r#"{"a": [1, -2, 1.0, 1e+16, 1.5e-07, 0.0001, true, null], "b": "\u00e9\"\\\n\u0001\u007f\ud83d\ude00/"}"#
         );
-        assert_eq!(python_json(&Value::from(u64::MAX)), "18446744073709551615");
+        assert_eq!(
+            crate::pyjson::dumps(&Value::from(u64::MAX), false, false),
+            "18446744073709551615"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! `error_suppression_interval` ago, is skipped; a 507 limits at once).
 //!
 //! The limiter is per worker and shared by all its connections; logging
-//! what happened to a node is the caller's job (it knows the request).
+//! what happened to a node is the caller's job (it knows the request),
+//! which may also ask to hear of handoffs beyond the expected ones
+//! (Swift's `log_handoffs`).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -184,6 +186,12 @@ pub struct NodeIter {
     pub num_primaries: usize,
     /// Handoffs handed out so far.
     pub handoffs_used: usize,
+    /// Handoffs a request normally asks for (`request_node_count` minus
+    /// the primaries); more means primaries were skipped.
+    expected_handoffs: usize,
+    /// Told the number of handoffs handed out when it goes past
+    /// `expected_handoffs` (Swift's `log_handoffs`).
+    on_extra_handoff: Option<Box<dyn Fn(usize)>>,
 }
 
 impl NodeIter {
@@ -207,13 +215,22 @@ impl NodeIter {
     ) -> NodeIter {
         NodeIter {
             num_primaries: primaries.len(),
+            expected_handoffs: request_node_count.saturating_sub(primaries.len()),
             primaries: primaries.into(),
             handoffs,
             nodes_left: request_node_count,
             pending: None,
             limiter,
             handoffs_used: 0,
+            on_extra_handoff: None,
         }
+    }
+
+    /// Call `f` with the number of handoffs handed out whenever one goes
+    /// past those a request normally uses (Swift logs `Handoff requested
+    /// (N)` then).
+    pub fn on_extra_handoff(&mut self, f: Box<dyn Fn(usize)>) {
+        self.on_extra_handoff = Some(f);
     }
 
     /// The primaries not handed out yet.
@@ -253,6 +270,11 @@ impl Iterator for NodeIter {
         for node in self.handoffs.by_ref() {
             if !self.limiter.is_limited(&node) {
                 self.handoffs_used += 1;
+                if self.handoffs_used > self.expected_handoffs
+                    && let Some(f) = &self.on_extra_handoff
+                {
+                    f(self.handoffs_used);
+                }
                 self.pending = Some(node.clone());
                 return Some(node);
             }
@@ -318,6 +340,34 @@ mod tests {
         assert_eq!(it.next().unwrap().id, 1);
         assert_eq!(it.next().unwrap().id, 2);
         assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn handoffs_past_the_expected_ones_are_reported() {
+        let limiter = Rc::new(ErrorLimiter::new(60.0, 1));
+        let p = vec![node(0, false), node(1, false), node(2, false)];
+        let h: Vec<Node> = (3..6).map(|i| node(i, true)).collect();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        // request_node_count = replicas: no handoff expected.
+        let mut it = NodeIter::ordered(
+            p.clone(),
+            Box::new(h.clone().into_iter()),
+            3,
+            limiter.clone(),
+        );
+        let s = seen.clone();
+        it.on_extra_handoff(Box::new(move |n| s.borrow_mut().push(n)));
+        limiter.limit(&p[1]);
+        let ids: Vec<u32> = it.map(|n| n.id).collect();
+        assert_eq!(ids, vec![0, 2, 3]);
+        assert_eq!(*seen.borrow(), vec![1]);
+        // 2 * replicas: three handoffs are expected, the first is not news.
+        seen.borrow_mut().clear();
+        let mut it = NodeIter::ordered(p, Box::new(h.into_iter()), 6, limiter);
+        let s = seen.clone();
+        it.on_extra_handoff(Box::new(move |n| s.borrow_mut().push(n)));
+        assert_eq!(it.count(), 5);
+        assert!(seen.borrow().is_empty());
     }
 
     #[test]

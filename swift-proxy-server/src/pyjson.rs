@@ -1,9 +1,11 @@
-//! JSON text as Python's `json.dumps` writes it (`ensure_ascii`, keys in
-//! order given or sorted): what clients of Python Swift see in listings,
-//! ACL headers and `/info`, byte for byte.
+//! JSON text as Python's `json.dumps` writes it (`ensure_ascii`, floats as
+//! Python's repr, keys in the order given or sorted): what clients of Python
+//! Swift see in ACL headers and `/info`, and what Python proxies read from
+//! the memcache we share, byte for byte.
 
 use serde_json::Value;
 use swift_common::config::swift_conf::json_string;
+use swift_common::config::values::python_float_repr;
 
 /// `json.dumps(v)` with the default separators (`, ` and `: `), or
 /// `separators=(',', ':')` when `compact`; object keys in insertion order,
@@ -19,7 +21,12 @@ fn write(out: &mut String, v: &Value, compact: bool, sort_keys: bool) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (_, Some(u), _) => out.push_str(&u.to_string()),
+            (_, _, Some(f)) => out.push_str(&python_float_repr(f)),
+            _ => out.push_str(&n.to_string()),
+        },
         Value::String(s) => out.push_str(&json_string(s)),
         Value::Array(a) => {
             out.push('[');
@@ -62,5 +69,10 @@ mod tests {
             r#"{"b": [1, "\u00e9"], "a": null}"#
         );
         assert_eq!(dumps(&v, true, true), r#"{"a":null,"b":[1,"\u00e9"]}"#);
+        let f: Value = serde_json::from_str("[1.0, 1e20, 0.1, 18446744073709551615]").unwrap();
+        assert_eq!(
+            dumps(&f, false, false),
+            "[1.0, 1e+20, 0.1, 18446744073709551615]"
+        );
     }
 }

@@ -350,3 +350,112 @@ fn unreachable_devices_are_503_at_once_and_named_in_the_log() {
     );
     assert!(log.contains("Object PUT returning 503"), "{log}");
 }
+
+/// A large object goes through the proxy both ways as a stream: the
+/// worker's peak memory stays far below the object's size, and the bytes
+/// and ETag come back as sent.
+#[test]
+fn a_large_object_streams_through_with_bounded_memory() {
+    use md5::{Digest, Md5};
+    use std::io::{Read, Write};
+
+    const SIZE: u64 = 256 << 20;
+    const LIMIT_KIB: u64 = 64 << 10;
+    let cluster = Cluster::start(ClusterOptions::new(swift_tests::cluster::our_proxy()));
+    let proxy = cluster.proxy_addr();
+    let (_, token) = cluster.auth("test", "tester", "testing").expect("log in");
+    let auth = [("X-Auth-Token", token.as_str())];
+    assert_eq!(
+        request(proxy, "PUT", "/v1/AUTH_test/big", &auth, b"")
+            .expect("PUT")
+            .status,
+        201
+    );
+    // The body: 1 MiB blocks, each stamped with its number.
+    let block = |i: u64| -> Vec<u8> {
+        let mut b = vec![(i % 251) as u8; 1 << 20];
+        b[..8].copy_from_slice(&i.to_be_bytes());
+        b
+    };
+    let timeout = Some(std::time::Duration::from_secs(120));
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.set_read_timeout(timeout).unwrap();
+    s.set_write_timeout(timeout).unwrap();
+    write!(
+        s,
+        "PUT /v1/AUTH_test/big/object HTTP/1.1\r\nHost: {proxy}\r\nX-Auth-Token: {token}\r\n\
+         Content-Length: {SIZE}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut sent = Md5::new();
+    for i in 0..SIZE >> 20 {
+        let b = block(i);
+        sent.update(&b);
+        s.write_all(&b).expect("send the body");
+    }
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).expect("PUT answer");
+    let answer = swift_tests::parse_response(&answer).expect("an HTTP answer");
+    let etag: String = sent.finalize().iter().map(|x| format!("{x:02x}")).collect();
+    assert_eq!(answer.status, 201, "{}", answer.body_str());
+    assert_eq!(answer.header("etag"), Some(etag.as_str()));
+
+    // Read it back, hashing as it comes.
+    let mut s = std::net::TcpStream::connect(proxy).expect("connect");
+    s.set_read_timeout(timeout).unwrap();
+    write!(
+        s,
+        "GET /v1/AUTH_test/big/object HTTP/1.1\r\nHost: {proxy}\r\nX-Auth-Token: {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Md5::new();
+    let mut head = Vec::new();
+    let mut in_body = false;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut body_len = 0u64;
+    loop {
+        let n = s.read(&mut buf).expect("GET body");
+        if n == 0 {
+            break;
+        }
+        let mut piece = &buf[..n];
+        if !in_body {
+            head.extend_from_slice(piece);
+            let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            in_body = true;
+            let rest = head.split_off(end + 4);
+            body_len += rest.len() as u64;
+            got.update(&rest);
+            piece = &[];
+        }
+        body_len += piece.len() as u64;
+        got.update(piece);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains(&format!("Etag: {etag}")), "{head}");
+    assert_eq!(body_len, SIZE);
+    let got: String = got.finalize().iter().map(|x| format!("{x:02x}")).collect();
+    assert_eq!(got, etag, "the bytes that came back");
+
+    // Peak memory of each worker (VmHWM), far below the object's size.
+    let master = cluster.pid(Node::Proxy).expect("proxy running");
+    let workers = swift_tests::children_of(master);
+    assert!(!workers.is_empty());
+    for w in workers {
+        let status = std::fs::read_to_string(format!("/proc/{w}/status")).expect("status");
+        let hwm: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        eprintln!(
+            "worker {w}: peak RSS {hwm} KiB for a {} MiB object",
+            SIZE >> 20
+        );
+        assert!(hwm < LIMIT_KIB, "worker {w} peaked at {hwm} KiB");
+    }
+}

@@ -3,6 +3,7 @@
 mod cluster;
 mod copy;
 mod docs;
+mod faults;
 mod functional;
 mod packaging;
 mod proxy_bad_input;

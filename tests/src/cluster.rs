@@ -52,8 +52,8 @@ const RING_BUILDER_TIMEOUT: Duration = Duration::from_secs(60);
 pub const KEEP_ENV: &str = "SWIFT_CLUSTER_KEEP";
 
 /// The hash prefix and suffix of the cluster's swift.conf.
-const HASH_PATH_PREFIX: &str = "e2e-cluster-prefix";
-const HASH_PATH_SUFFIX: &str = "e2e-cluster-suffix";
+pub const HASH_PATH_PREFIX: &str = "e2e-cluster-prefix";
+pub const HASH_PATH_SUFFIX: &str = "e2e-cluster-suffix";
 
 /// The tempauth users of Swift's sample proxy config, which Swift's
 /// functional tests log in as (`test/sample.conf`): (account, user, key,
@@ -73,7 +73,7 @@ pub enum Node {
     Account,
     Container,
     /// Object server `n` (1-based). With one object server it holds all
-    /// three devices; with three, server `n` holds device `d<n>`.
+    /// three devices; with three or four, server `n` holds device `d<n>`.
     Object(usize),
     /// Another proxy `n` (1-based), from [`Cluster::start_extra_proxy`]:
     /// the same config but its port, in front of the same servers.
@@ -131,8 +131,10 @@ pub const FULL_PIPELINE: &str = "catch_errors gatekeeper healthcheck proxy-loggi
 pub struct ClusterOptions {
     /// The proxy binary: [`our_proxy`] or [`python_proxy`].
     pub proxy: PathBuf,
-    /// 1 (one process with devices d1 d2 d3) or 3 (one device each, so a
-    /// single device's server can be stopped).
+    /// 1 (one process with devices d1 d2 d3), 3 (one device each, so a
+    /// single device's server can be stopped) or 4 (one device each: every
+    /// partition has three primaries and one handoff, for tests of writes
+    /// that lose a primary).
     pub object_servers: usize,
     /// The proxy's `workers` (the storage servers always run 0).
     pub proxy_workers: u32,
@@ -205,8 +207,8 @@ impl Cluster {
     /// the server's log when one does not come up.
     pub fn start(options: ClusterOptions) -> Cluster {
         assert!(
-            matches!(options.object_servers, 1 | 3),
-            "object_servers must be 1 or 3, not {}",
+            matches!(options.object_servers, 1 | 3 | 4),
+            "object_servers must be 1, 3 or 4, not {}",
             options.object_servers
         );
         if Path::new("/etc/swift/swift.conf").exists() {
@@ -319,6 +321,22 @@ impl Cluster {
         self.devices.path()
     }
 
+    /// The directory of device `d<n>` of object server `n` (with 3 or 4
+    /// object servers, one device each). Renaming it away is a device that
+    /// is not mounted: the server answers 507 for it (`mount_check` is
+    /// off, so Swift's `check_dir` looks for the directory).
+    pub fn object_device_dir(&self, n: usize) -> PathBuf {
+        assert!(
+            self.object_servers > 1 && (1..=self.object_servers).contains(&n),
+            "object server {n} has no device of its own in a cluster of {}",
+            self.object_servers
+        );
+        self.devices
+            .path()
+            .join(Node::Object(n).name())
+            .join(format!("d{n}"))
+    }
+
     /// Whether the devices are on tmpfs (`/dev/shm`), which takes the large
     /// xattrs of metadata-heavy tests; elsewhere (ext4) they may get 507s.
     pub fn devices_on_tmpfs(&self) -> bool {
@@ -330,7 +348,7 @@ impl Cluster {
         self.servers.keys().copied().collect()
     }
 
-    /// How many object servers there are (1 or 3).
+    /// How many object servers there are (1, 3 or 4).
     pub fn object_servers(&self) -> usize {
         self.object_servers
     }
@@ -481,11 +499,17 @@ impl Cluster {
     }
 
     /// The account, container and object rings: part power 8, 3 replicas,
-    /// devices d1 d2 d3 in zones 1 2 3 on 127.0.0.1, built by the venv's
+    /// devices d1 d2 d3 in zones 1 2 3 on 127.0.0.1 (the object ring of
+    /// four object servers: d1 to d4 in zones 1 to 4), built by the venv's
     /// swift-ring-builder (the three rings in parallel).
     fn build_rings(&self, port_of: &BTreeMap<Node, u16>) {
         let devs = |ring: &str| -> Vec<String> {
-            (1..=3usize)
+            let count = if ring == "object" {
+                self.object_servers.max(3)
+            } else {
+                3
+            };
+            (1..=count)
                 .map(|z| {
                     let node = match ring {
                         "account" => Node::Account,
@@ -555,7 +579,7 @@ impl Cluster {
     fn write_storage_conf(&self, node: Node, port: u16) -> PathBuf {
         let devices = self.devices.path().join(node.name());
         let device_numbers: Vec<usize> = match node {
-            Node::Object(n) if self.object_servers == 3 => vec![n],
+            Node::Object(n) if self.object_servers > 1 => vec![n],
             _ => vec![1, 2, 3],
         };
         for k in device_numbers {

@@ -341,12 +341,25 @@ impl<'a> Ctx<'a> {
             .settings
             .request_node_count
             .for_replicas(primaries.len());
-        Rc::new(RefCell::new(NodeIter::new(
+        let mut nodes = NodeIter::new(
             primaries,
             crate::node_iter::handoffs(ring, part),
             count,
             self.app.limiter.clone(),
-        )))
+        );
+        if self.app.settings.log_handoffs {
+            let logger = self.app.logger.clone();
+            let trans_id = self.trans_id.clone();
+            nodes.on_extra_handoff(Box::new(move |n| {
+                logger.log_with(
+                    Level::Warning,
+                    format_args!("Handoff requested ({n})"),
+                    Some(&trans_id),
+                    None,
+                );
+            }));
+        }
+        Rc::new(RefCell::new(nodes))
     }
 
     /// The backend URL path: `/<device>/<part><entity path>`, quoted.

@@ -106,9 +106,11 @@ impl Service for ServerSideCopy {
             return self.next.call(req);
         }
         let path_info = req.path_info().into_owned();
-        let Some((ver, account, container, obj)) = object_path(&path_info) else {
+        let Some(segs) = crate::constraints::split_path(&path_info, 4, 4, true) else {
             return self.next.call(req);
         };
+        let seg = |i: usize| segs[i].as_deref().unwrap_or("");
+        let (ver, account, container, obj) = (seg(0), seg(1), seg(2), seg(3));
         match &*req.method {
             "PUT" => Reply::pending(self.handle_put(req)),
             "COPY" => match copy_to_put(req, ver, account, container, obj) {
@@ -118,18 +120,6 @@ impl Service for ServerSideCopy {
             _ => self.next.call(req).map(allow_copy),
         }
     }
-}
-
-/// Swift's `split_path(path, 4, 4, True)`: `(version, account, container,
-/// object)` when the path names an object.
-fn object_path(path_info: &str) -> Option<(&str, &str, &str, &str)> {
-    let mut segs = path_info.strip_prefix('/')?.splitn(4, '/');
-    let parts = (segs.next()?, segs.next()?, segs.next()?, segs.next()?);
-    let (v, a, c, o) = parts;
-    if [v, a, c, o].iter().any(|s| s.is_empty()) {
-        return None;
-    }
-    Some(parts)
 }
 
 /// swob's `wsgi_unquote`: `%XX` decoded, bytes as latin-1.

@@ -123,8 +123,7 @@ impl Dlo {
 
 /// `split_path(path, 4, 4, True)` succeeds: `/v/a/c/o`, none empty.
 fn is_object_path(path_info: &str) -> bool {
-    let mut segs = path_info.splitn(5, '/');
-    segs.next() == Some("") && (0..4).all(|_| segs.next().is_some_and(|s| !s.is_empty()))
+    crate::constraints::split_path(path_info, 4, 4, true).is_some()
 }
 
 /// `req.params.get(name)`: the last value of `name` in the query.

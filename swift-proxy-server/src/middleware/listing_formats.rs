@@ -79,25 +79,6 @@ pub fn factory(ctx: &FilterContext<'_>, next: Rc<dyn Service>) -> Result<Rc<dyn 
     }))
 }
 
-/// Swift's `split_path(path, 2, 3)`: version, account and container
-/// (`Some("")` for `/v1/a/`, which Swift treats as the account).
-fn split_path(path: &str) -> Option<(&str, &str, Option<&str>)> {
-    let segs: Vec<&str> = path.splitn(5, '/').collect();
-    let count = segs.len();
-    if !segs[0].is_empty()
-        || count < 3
-        || segs[1..3].contains(&"")
-        || (count == 5 && !segs[4].is_empty())
-    {
-        return None;
-    }
-    let segs = &segs[1..count.min(4)];
-    if segs[..segs.len() - 1].contains(&"") {
-        return None;
-    }
-    Some((segs[0], segs[1], segs.get(2).copied()))
-}
-
 /// `HeaderKeyDict._title`: `bytes.title()`, ASCII letters only.
 fn title(name: &str) -> String {
     let mut prev_letter = false;
@@ -397,9 +378,14 @@ impl Service for ListingFormats {
         }
         let names = {
             let path = req.path_info();
-            split_path(&path)
-                .filter(|(version, _, _)| self.valid_api_versions.iter().any(|v| v == version))
-                .map(|(_, a, c)| (a.to_owned(), c.map(str::to_owned)))
+            // Swift's split_path(path, 2, 3): `Some("")` for `/v1/a/`,
+            // which Swift treats as the account.
+            crate::constraints::split_path(&path, 2, 3, false)
+                .filter(|s| {
+                    let version = s[0].as_deref().unwrap_or("");
+                    self.valid_api_versions.iter().any(|v| v == version)
+                })
+                .map(|mut s| (s[1].take().unwrap_or_default(), s[2].take()))
         };
         let Some((account, container)) = names else {
             return self.next.call(req);

@@ -288,13 +288,10 @@ fn quote(out: &mut String, s: &str, safe: &str) {
 /// Swift's `split_path(path, 1, 4, True)` → (account, container, object)
 /// when the version is valid.
 fn account_container_object(path: &str) -> (String, String, String) {
-    let segs: Vec<&str> = path.splitn(5, '/').collect();
-    let ok = segs.len() >= 2 && segs[0].is_empty() && !segs[1].is_empty();
-    if !ok || !matches!(segs[1], "v1" | "v1.0") {
-        return Default::default();
+    match crate::constraints::split_api_path(path) {
+        Some((v, a, c, o)) if matches!(v.as_str(), "v1" | "v1.0") => (a, c, o),
+        _ => Default::default(),
     }
-    let get = |i: usize| segs.get(i).map_or(String::new(), |s| (*s).to_owned());
-    (get(2), get(3), get(4))
 }
 
 /// swob's `req.path_qs`: the decoded path quoted again (safe '/'), then

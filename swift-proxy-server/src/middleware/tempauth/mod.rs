@@ -112,37 +112,7 @@ pub(crate) fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Swift's `split_path(path, minsegs, maxsegs, rest_with_last)`: `maxsegs`
-/// entries, missing ones `None`; `None` for an invalid path.
-pub fn split_path(
-    path: &str,
-    minsegs: usize,
-    maxsegs: usize,
-    rest_with_last: bool,
-) -> Option<Vec<Option<String>>> {
-    let (min, max) = (minsegs + 1, maxsegs + 1);
-    let segs: Vec<&str> = if rest_with_last {
-        path.splitn(max, '/').collect()
-    } else {
-        path.splitn(max + 1, '/').collect()
-    };
-    let count = segs.len();
-    let too_many = if rest_with_last {
-        count > max
-    } else {
-        count > max + 1 || (count == max + 1 && !segs[max].is_empty())
-    };
-    if !segs[0].is_empty() || count < min || too_many || segs[1..min].contains(&"") {
-        return None;
-    }
-    let segs = &segs[1..count.min(max)];
-    if segs[..segs.len() - 1].contains(&"") {
-        return None;
-    }
-    let mut out: Vec<Option<String>> = segs.iter().map(|s| Some((*s).to_owned())).collect();
-    out.resize(maxsegs, None);
-    Some(out)
-}
+pub use crate::constraints::split_path;
 
 impl Inner {
     /// Log with the request's transaction id, as Swift's adapters do.
