@@ -30,7 +30,6 @@
 //! (no `Send`); no `RefCell` borrow is held across an `.await`.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
