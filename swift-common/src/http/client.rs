@@ -223,7 +223,7 @@ impl Connection {
     /// Connect to `ip:port` and send the request head (Swift's
     /// `http_connect_raw` under `conn_timeout`): `path` already quoted, with
     /// its query. `Host` is added unless `headers` has one, and
-    /// `Connection: close`. The body (if any) is framed by the caller's
+    /// `Connection: close` in place of any `Connection` in `headers`. The body (if any) is framed by the caller's
     /// `Content-Length` or `Transfer-Encoding: chunked`.
     pub async fn open(
         ip: &str,
@@ -260,12 +260,18 @@ impl Connection {
             head.extend_from_slice(b"\r\n");
         }
         for (k, v) in headers.iter() {
+            // Hop-by-hop: whether the connection persists is this module's
+            // business (a client's `Connection: close`, passed on with the
+            // rest of its headers, must not close a pooled connection).
+            if k.eq_ignore_ascii_case("connection") {
+                continue;
+            }
             push_wsgi_bytes(&mut head, k);
             head.extend_from_slice(b": ");
             push_wsgi_bytes(&mut head, v);
             head.extend_from_slice(b"\r\n");
         }
-        if pool.is_none() && !headers.contains("connection") {
+        if pool.is_none() {
             head.extend_from_slice(b"Connection: close\r\n");
         }
         head.extend_from_slice(b"\r\n");
@@ -1077,17 +1083,11 @@ mod tests {
 
     async fn get(pool: &Arc<Pool>, port: u16) -> (u16, Bytes) {
         let t = Duration::from_secs(2);
-        let mut c = Connection::open_with(
-            Some(pool),
-            "127.0.0.1",
-            port,
-            "GET",
-            "/o",
-            &Headers::new(),
-            t,
-        )
-        .await
-        .unwrap();
+        let mut h = Headers::new();
+        h.append("Connection", "close");
+        let mut c = Connection::open_with(Some(pool), "127.0.0.1", port, "GET", "/o", &h, t)
+            .await
+            .unwrap();
         let head = c.read_head(t).await.unwrap();
         let mut body = c.into_body(&head, t);
         (head.status, body.to_bytes(100).await.unwrap())
@@ -1100,6 +1100,7 @@ mod tests {
             let (port, srv) = keepalive_server(vec![Some(ok), Some(ok), Some(ok)]).await;
             let pool = Pool::new(4, Duration::from_secs(5));
             for _ in 0..3 {
+                // (`get` passes a client's `Connection: close` on.)
                 assert_eq!(get(&pool, port).await, (200, Bytes::from_static(b"hi")));
                 assert_eq!(pool.idle_count(), 1);
             }
