@@ -419,7 +419,7 @@ impl Inner {
                 Field::BytesRecvd => Cow::Owned(num(out.bytes_recvd)),
                 Field::BytesSent => Cow::Owned(num(out.bytes_sent)),
                 Field::TransactionId => Cow::Borrowed(&info.transaction_id),
-                Field::RequestTime => Cow::Owned(format!("{:.4}", out.end - out.start)),
+                Field::RequestTime => Cow::Owned(fixed(out.end - out.start, 4)),
                 Field::Source => Cow::Borrowed(&info.source),
                 Field::LogInfo => Cow::Borrowed(&info.log_info),
                 Field::PolicyIndex => Cow::Borrowed(&info.policy_index),
@@ -436,10 +436,56 @@ impl Inner {
     }
 }
 
+/// `format!("{v:.prec$}")` (Python's `%.<prec>f`: the exact binary value
+/// rounded half to even) for `prec` up to 9. A time is a binary fraction
+/// `mantissa / 2^shift`, so integer arithmetic rounds it exactly, at a
+/// fraction of the cost of the general formatter (which for nine digits
+/// of an epoch time often falls back to its slow bignum path).
+fn fixed(v: f64, prec: u32) -> String {
+    let bits = v.to_bits();
+    let biased_exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    // v = mantissa * 2^-shift (subnormals have no implicit bit).
+    let (mantissa, shift) = if biased_exp == 0 {
+        (frac, 1074)
+    } else {
+        (frac | (1u64 << 52), 1075 - biased_exp)
+    };
+    // Negative, non-finite, whole numbers past 2^53 and precisions whose
+    // scale could overflow: the general formatter.
+    if v.is_sign_negative() || !v.is_finite() || shift <= 0 || prec > 9 {
+        return format!("{v:.*}", prec as usize);
+    }
+    let scale = 10u64.pow(prec);
+    let scaled = if shift >= 128 {
+        // Below 2^-75: rounds to zero at nine digits or fewer (no tie).
+        0
+    } else {
+        // mantissa < 2^53 and scale < 2^30: the product fits in u128.
+        let num = u128::from(mantissa) * u128::from(scale);
+        let q = num >> shift;
+        let rem = num & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    let (int, fraction) = (scaled / u128::from(scale), scaled % u128::from(scale));
+    let mut s = String::with_capacity(32);
+    if prec == 0 {
+        let _ = write!(s, "{int}");
+    } else {
+        let _ = write!(s, "{int}.{fraction:0width$}", width = prec as usize);
+    }
+    s
+}
+
 /// Swift's `StrFormatTime`: `%.9f` by default, or one of its attributes.
 fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
     // `%.9f` costs a few thousand instructions: only for what uses it.
-    let full = || format!("{t:.9}");
+    let full = || fixed(t, 9);
     let frac = |n: usize| {
         let full = full();
         let f = full.split_once('.').map_or("", |(_, f)| f);
@@ -642,6 +688,46 @@ mod tests {
              abcdefghijklmnop... - 608 - txb8f0eaff5bc84ac9a1684-006b068aa0 - 0.0005 - - \
              1795590816.853165388 1795590816.853701591 - -"
         );
+    }
+
+    #[test]
+    fn fixed_matches_the_general_formatter() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-300,
+            5e-324,
+            0.0009765625,
+            0.125,
+            2.5,
+            1_700_000_000.000_976_562_5,
+            1_795_590_816.853_165_4,
+            9.007_199_254_740_993e15,
+            1e20,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        // Epoch times, small durations and ties of every kind, pseudo-random.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(1.7e9 + (x % 200_000_000) as f64 / 1024.0 / 7.0);
+            values.push((x % 1_000_000) as f64 / 1e6);
+            values.push(f64::from_bits(x >> 2));
+            values.push((x % 4096) as f64 / 4096.0);
+        }
+        for v in values {
+            for prec in [0, 1, 4, 9] {
+                assert_eq!(
+                    fixed(v, prec),
+                    format!("{v:.*}", prec as usize),
+                    "{v:e} {prec}"
+                );
+            }
+        }
     }
 
     #[test]
