@@ -206,26 +206,38 @@ pub struct ContainerInfo {
 
 impl ContainerInfo {
     fn from_value(v: &Value) -> ContainerInfo {
-        let cors = field(v, "cors");
-        let cors_field = |k: &str| str_of(cors.and_then(|c| c.get(k)));
-        ContainerInfo {
-            status: int_of(field(v, "status")) as u16,
-            read_acl: str_of(field(v, "read_acl")),
-            write_acl: str_of(field(v, "write_acl")),
-            sync_key: str_of(field(v, "sync_key")),
-            sync_to: str_of(field(v, "sync_to")),
-            object_count: int_of(field(v, "object_count").or_else(|| field(v, "container_size"))),
-            bytes: int_of(field(v, "bytes")),
-            versions: str_of(field(v, "versions")),
-            storage_policy: int_of(field(v, "storage_policy")),
-            cors_allow_origin: cors_field("allow_origin"),
-            cors_expose_headers: cors_field("expose_headers"),
-            cors_max_age: cors_field("max_age"),
-            meta: map_of(field(v, "meta")),
-            sysmeta: map_of(field(v, "sysmeta")),
-            sharding_state: str_of(field(v, "sharding_state"))
-                .unwrap_or_else(|| "unsharded".to_owned()),
+        // One pass over the document's fields: a hashed lookup per field
+        // cost more than reading the whole (small) document.
+        let mut info = ContainerInfo::default();
+        let (mut object_count, mut container_size) = (None, None);
+        let (mut cors, mut sharding_state) = (None, None);
+        for (k, f) in v.as_object().into_iter().flatten() {
+            let f = Some(f);
+            match k.as_str() {
+                "status" => info.status = int_of(f) as u16,
+                "read_acl" => info.read_acl = str_of(f),
+                "write_acl" => info.write_acl = str_of(f),
+                "sync_key" => info.sync_key = str_of(f),
+                "sync_to" => info.sync_to = str_of(f),
+                "object_count" => object_count = f,
+                "container_size" => container_size = f,
+                "bytes" => info.bytes = int_of(f),
+                "versions" => info.versions = str_of(f),
+                "storage_policy" => info.storage_policy = int_of(f),
+                "cors" => cors = f,
+                "meta" => info.meta = map_of(f),
+                "sysmeta" => info.sysmeta = map_of(f),
+                "sharding_state" => sharding_state = f,
+                _ => {}
+            }
         }
+        info.object_count = int_of(object_count.or(container_size));
+        let cors_field = |k: &str| str_of(cors.and_then(|c| c.get(k)));
+        info.cors_allow_origin = cors_field("allow_origin");
+        info.cors_expose_headers = cors_field("expose_headers");
+        info.cors_max_age = cors_field("max_age");
+        info.sharding_state = str_of(sharding_state).unwrap_or_else(|| "unsharded".to_owned());
+        info
     }
 
     /// Info for a container that could not be looked up (`status` 0 when
