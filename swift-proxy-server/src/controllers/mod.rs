@@ -442,10 +442,6 @@ impl<'a> Ctx<'a> {
         }
         let node_timeout = self.app.settings.node_timeout;
         while let Some(node) = next_node(nodes) {
-            let info = format!(
-                "Trying to {method} {}",
-                wsgi_quote(&format!("/v1{entity_path}"), "/")
-            );
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, method, entity_path, query, &headers)
@@ -478,7 +474,14 @@ impl<'a> Ctx<'a> {
                         });
                     }
                 }
-                Err(e) => self.exception_occurred(&node, server_type, &info, &e),
+                Err(e) => {
+                    // The message is made only for a failure.
+                    let info = format!(
+                        "Trying to {method} {}",
+                        wsgi_quote(&format!("/v1{entity_path}"), "/")
+                    );
+                    self.exception_occurred(&node, server_type, &info, &e);
+                }
             }
         }
         None
@@ -689,7 +692,6 @@ impl<'a> Ctx<'a> {
         let primaries = nodes.borrow().num_primaries;
         let mut missing_suppression = 1usize.min(primaries.saturating_sub(1));
         while let Some(node) = next_node(&nodes) {
-            let info = format!("Trying to {method} {}", self.req.raw_path());
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, &method, entity_path, query, &headers)
@@ -700,6 +702,7 @@ impl<'a> Ctx<'a> {
             let (conn, head) = match attempt.await {
                 Ok(x) => x,
                 Err(e) => {
+                    let info = format!("Trying to {method} {}", self.req.raw_path());
                     self.exception_occurred(&node, server_type, &info, &e);
                     continue;
                 }
