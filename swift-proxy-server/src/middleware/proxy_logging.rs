@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+use swift_common::http::message::ip_text;
 use swift_common::http::{
     BodyProgress, Caught, Panic, Reply, Request, Response, Service, call_catching,
 };
@@ -114,6 +115,13 @@ enum Segment {
 pub struct Template(Vec<Segment>);
 
 impl Template {
+    /// Whether any of `fields` appears in the template.
+    fn uses(&self, fields: &[Field]) -> bool {
+        self.0
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f, _) if fields.contains(f)))
+    }
+
     /// Parse a template; errors say what is wrong, as Swift's startup check
     /// does (`Cannot interpolate log_msg_template: ...`).
     pub fn parse(text: &str) -> Result<Template, String> {
@@ -361,10 +369,22 @@ impl Inner {
             Some((d, _)) => d.to_owned(),
             None => host,
         };
-        let (account, container, object) = account_container_object(&path_info);
+        // Only templates that show them pay for splitting the path.
+        let (account, container, object) = if self.template.uses(&[
+            Field::Account,
+            Field::Container,
+            Field::Object,
+        ]) {
+            account_container_object(&path_info)
+        } else {
+            Default::default()
+        };
+        let remote_addr = ip_text(req.remote_addr.ip());
         RequestInfo {
-            client_ip: req.client_ip(),
-            remote_addr: req.remote_addr.ip().to_string(),
+            client_ip: req
+                .forwarded_client_ip()
+                .map_or_else(|| remote_addr.clone(), str::to_owned),
+            remote_addr,
             domain,
             method: req.method.to_string(),
             path,
