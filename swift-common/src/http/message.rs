@@ -576,7 +576,13 @@ mod tests {
     fn client_ip_prefers_cluster_header_then_forwarded_for() {
         let mut r = Request::new("GET", "/");
         assert_eq!(r.client_ip(), "127.0.0.1");
-        for ip in ["0.0.0.0", "10.0.100.255", "192.168.9.99", "::1", "fe80::1:2"] {
+        for ip in [
+            "0.0.0.0",
+            "10.0.100.255",
+            "192.168.9.99",
+            "::1",
+            "fe80::1:2",
+        ] {
             let ip: std::net::IpAddr = ip.parse().unwrap();
             assert_eq!(ip_text(ip), ip.to_string());
         }
