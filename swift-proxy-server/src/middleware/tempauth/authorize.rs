@@ -80,7 +80,7 @@ pub(crate) async fn authorize(inner: Rc<Inner>, mut req: AuthRequest) -> AuthOut
     let Some(segs) = split_path(&req.path_info, 1, 4, true) else {
         return AuthOutcome::denied(swob::status(404));
     };
-    let truthy = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    let truthy = |s: &Option<&str>| s.is_some_and(|s| !s.is_empty());
     let (container, obj) = (truthy(&segs[2]), truthy(&segs[3]));
     let account = match segs[1]
         .as_deref()

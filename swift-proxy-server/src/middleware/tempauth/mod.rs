@@ -113,13 +113,14 @@ pub(crate) fn now() -> f64 {
 }
 
 /// Swift's `split_path(path, minsegs, maxsegs, rest_with_last)`: `maxsegs`
-/// entries, missing ones `None`; `None` for an invalid path.
+/// entries (borrowed from `path`), missing ones `None`; `None` for an
+/// invalid path.
 pub fn split_path(
     path: &str,
     minsegs: usize,
     maxsegs: usize,
     rest_with_last: bool,
-) -> Option<Vec<Option<String>>> {
+) -> Option<Vec<Option<&str>>> {
     let (min, max) = (minsegs + 1, maxsegs + 1);
     let segs: Vec<&str> = if rest_with_last {
         path.splitn(max, '/').collect()
@@ -139,7 +140,8 @@ pub fn split_path(
     if segs[..segs.len() - 1].contains(&"") {
         return None;
     }
-    let mut out: Vec<Option<String>> = segs.iter().map(|s| Some((*s).to_owned())).collect();
+    let mut out = Vec::with_capacity(maxsegs);
+    out.extend(segs.iter().map(|s| Some(*s)));
     out.resize(maxsegs, None);
     Some(out)
 }
@@ -332,7 +334,7 @@ impl Inner {
                     None if !prefix.is_empty() => {
                         // We are the definitive auth for this token: deny now.
                         let realm = match split_path(&path_info, 2, 3, true) {
-                            Some(segs) => segs[1].clone().unwrap_or_default(),
+                            Some(segs) => segs[1].unwrap_or_default().to_owned(),
                             None => "unknown".into(),
                         };
                         let mut resp = swob::status(401);

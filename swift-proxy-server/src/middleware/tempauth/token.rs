@@ -88,7 +88,7 @@ async fn get_token(inner: &Inner, req: &Request, path: &str) -> Response {
     };
     let (account, user, key) =
         if segs[0].as_deref() == Some("v1") && segs[2].as_deref() == Some("auth") {
-            let account = segs[1].clone().unwrap_or_default();
+            let account = segs[1].unwrap_or_default().to_owned();
             let user = match req.headers.get("x-storage-user").filter(|u| !u.is_empty()) {
                 Some(u) => u.to_owned(),
                 None => {
