@@ -254,16 +254,14 @@ impl<'a> Ctx<'a> {
 
     /// Swift's `as_referer()`: `METHOD scheme://host/path?query`.
     fn referer(&self) -> String {
-        let host = self
-            .req
-            .headers
-            .get("host")
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.req.local_addr.to_string());
-        format!(
-            "{} {}://{}{}",
-            self.req.method, self.req.scheme, host, self.req.target
-        )
+        let r = &self.req;
+        match r.headers.get("host") {
+            Some(host) => format!("{} {}://{host}{}", r.method, r.scheme, r.target),
+            None => format!(
+                "{} {}://{}{}",
+                r.method, r.scheme, r.local_addr, r.target
+            ),
+        }
     }
 
     /// `generate_request_headers(orig_req, additional, transfer)`.
