@@ -9,6 +9,8 @@
 //! fields), so a Python proxy and ours can share one memcached; the typed
 //! views below read it.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -32,9 +34,13 @@ pub fn cache_key(account: &str, container: Option<&str>) -> String {
     }
 }
 
-/// A WSGI name as the str Swift keys its caches with.
-fn native(wsgi: &str) -> String {
-    wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned())
+/// A WSGI name as the str Swift keys its caches with (ASCII, the common
+/// case, is the same text).
+fn native(wsgi: &str) -> Cow<'_, str> {
+    if wsgi.is_ascii() {
+        return Cow::Borrowed(wsgi);
+    }
+    Cow::Owned(wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned()))
 }
 
 fn status_ok(status: u64) -> bool {
@@ -240,6 +246,25 @@ impl ContainerInfo {
         info
     }
 
+    /// [`ContainerInfo::from_value`] of a shared document, remembering the
+    /// last one read: memcache hands out the same document (one `Rc`) for
+    /// as long as the cached info does not change, and a request reads its
+    /// container's info more than once. Holding the `Rc` keeps the document
+    /// (immutable) alive, so the same pointer means the same content.
+    fn of_shared(v: &Rc<Value>) -> ContainerInfo {
+        thread_local! {
+            static LAST: RefCell<Option<(Rc<Value>, ContainerInfo)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| match last {
+            Some((doc, info)) if Rc::ptr_eq(doc, v) => info.clone(),
+            _ => {
+                let info = ContainerInfo::from_value(v);
+                *last = Some((v.clone(), info.clone()));
+                info
+            }
+        })
+    }
+
     /// Info for a container that could not be looked up (`status` 0 when
     /// the account is missing, 503 when nothing answered).
     pub fn missing(status: u16) -> ContainerInfo {
@@ -392,7 +417,7 @@ pub async fn get_container_info(
 ) -> ContainerInfo {
     let key = cache_key(&native(account), Some(&native(container)));
     if let Some(v) = from_caches(env, &key).await {
-        return ContainerInfo::from_value(&v);
+        return ContainerInfo::of_shared(&v);
     }
     if !account.starts_with(AUTO_CREATE_ACCOUNT_PREFIX) {
         let ai = get_account_info(env, app, account, source).await;

@@ -257,10 +257,7 @@ impl<'a> Ctx<'a> {
         let r = &self.req;
         match r.headers.get("host") {
             Some(host) => format!("{} {}://{host}{}", r.method, r.scheme, r.target),
-            None => format!(
-                "{} {}://{}{}",
-                r.method, r.scheme, r.local_addr, r.target
-            ),
+            None => format!("{} {}://{}{}", r.method, r.scheme, r.local_addr, r.target),
         }
     }
 
