@@ -170,7 +170,6 @@ impl Inner {
     fn is_definitive_auth(&self, path: &str) -> bool {
         match split_path(path, 1, 3, true) {
             Some(segs) => segs[1]
-                .as_deref()
                 // Swift's bool(prefix): the empty prefix is never definitive.
                 .and_then(|a| self.account_prefix(a))
                 .is_some_and(|p| !p.is_empty()),
