@@ -501,12 +501,28 @@ fn fixed(v: f64, prec: u32) -> String {
         return format!("{v:.*}", prec as usize);
     };
     let mut s = String::with_capacity(32);
-    if prec == 0 {
-        let _ = write!(s, "{int}");
-    } else {
-        let _ = write!(s, "{int}.{fraction:0width$}", width = prec as usize);
+    push_padded(&mut s, int, 1);
+    if prec > 0 {
+        s.push('.');
+        push_padded(&mut s, fraction, prec as usize);
     }
     s
+}
+
+/// `{n:0width$}` for `width` up to 20, without fmt's padding machinery.
+fn push_padded(s: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    s.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Swift's `StrFormatTime`: `%.9f` by default, or one of its attributes.
