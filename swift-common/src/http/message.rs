@@ -36,6 +36,11 @@ impl Headers {
         Headers(Vec::with_capacity(n))
     }
 
+    /// Room for `additional` more fields without growing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     /// The first value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

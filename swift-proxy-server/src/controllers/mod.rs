@@ -104,6 +104,7 @@ pub fn have_quorum(statuses: &[u16], node_count: usize) -> bool {
 /// `update_headers`: copy a backend's headers onto a response, without the
 /// ones the proxy sets itself, and with the ETag unquoted.
 pub fn update_headers(resp: &mut Response, headers: &Headers) {
+    resp.headers.reserve(headers.len());
     for (k, v) in headers.fields() {
         if k.eq_ignore_ascii_case("etag") {
             resp.headers.set(k.clone(), v.replace('"', ""));

@@ -133,6 +133,10 @@ fn backend_requests(
     let n_outgoing = n_outgoing.max(1);
     // Every request starts from the same headers: made once, then copied.
     let mut headers = vec![ctx.request_headers(Some(&ctx.req.headers), None); n_outgoing];
+    // A copy has no spare room; the container (and expirer) updates follow.
+    for h in &mut headers {
+        h.reserve(10);
+    }
     let cpart = app.part(
         &app.container_ring,
         &ctx.account,
