@@ -280,7 +280,11 @@ impl ProxyApp {
 
     /// `User-Agent` of backend requests: `proxy-server <pid of the worker>`.
     pub fn backend_user_agent(&self) -> String {
-        format!("proxy-server {}", swift_common::http::trans_id::pid())
+        use std::fmt::Write as _;
+        let mut ua = String::with_capacity(24);
+        ua.push_str("proxy-server ");
+        let _ = write!(ua, "{}", swift_common::http::trans_id::pid());
+        ua
     }
 
     /// Log with a transaction id.

@@ -29,8 +29,9 @@ pub const DEFAULT_RECHECK_CONTAINER_EXISTENCE: u64 = 60;
 /// `get_cache_key(account, container)` of str names.
 pub fn cache_key(account: &str, container: Option<&str>) -> String {
     match container {
-        Some(c) => format!("container/{account}/{c}"),
-        None => format!("account/{account}"),
+        // `concat` sizes the key once; `format!` grows it piecewise.
+        Some(c) => ["container/", account, "/", c].concat(),
+        None => ["account/", account].concat(),
     }
 }
 

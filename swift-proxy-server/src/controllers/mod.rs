@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use swift_common::http::client::{ClientError, Connection, ResponseHead, body_stream};
-use swift_common::http::quote::{parse_qsl, urlencode, wsgi_bytes, wsgi_quote};
+use swift_common::http::quote::{parse_qsl, urlencode, wsgi_quote};
 use swift_common::http::{Headers, Request, Response, ResponseBody};
 use swift_common::logging::Level;
 use swift_common::timestamp::Timestamp;
@@ -235,7 +235,11 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// `swift_entity_path`: `/a[/c[/o]]` (a WSGI string).
     pub fn entity_path(&self) -> String {
-        let mut p = format!("/{}", self.account);
+        let mut p = String::with_capacity(
+            3 + self.account.len() + self.container.len() + self.object.len(),
+        );
+        p.push('/');
+        p.push_str(&self.account);
         if !self.container.is_empty() {
             p.push('/');
             p.push_str(&self.container);
@@ -255,11 +259,22 @@ impl<'a> Ctx<'a> {
 
     /// Swift's `as_referer()`: `METHOD scheme://host/path?query`.
     fn referer(&self) -> String {
+        use std::fmt::Write as _;
+        // Pieces pushed into one sized buffer: `format!` grows it piecewise.
         let r = &self.req;
+        let mut referer = String::with_capacity(64 + r.target.len());
+        referer.push_str(&r.method);
+        referer.push(' ');
+        referer.push_str(r.scheme);
+        referer.push_str("://");
         match r.headers.get("host") {
-            Some(host) => format!("{} {}://{host}{}", r.method, r.scheme, r.target),
-            None => format!("{} {}://{}{}", r.method, r.scheme, r.local_addr, r.target),
+            Some(host) => referer.push_str(host),
+            None => {
+                let _ = write!(referer, "{}", r.local_addr);
+            }
         }
+        referer.push_str(&r.target);
+        referer
     }
 
     /// `generate_request_headers(orig_req, additional, transfer)`.
@@ -348,8 +363,13 @@ impl<'a> Ctx<'a> {
 
     /// The backend URL path: `/<device>/<part><entity path>`, quoted.
     pub fn backend_path(node: &Node, part: usize, entity_path: &str) -> String {
-        let mut raw = format!("/{}/{}", node.device, part).into_bytes();
-        raw.extend(wsgi_bytes(entity_path));
+        let part = part.to_string();
+        let mut raw = Vec::with_capacity(node.device.len() + part.len() + entity_path.len() + 2);
+        raw.push(b'/');
+        raw.extend_from_slice(node.device.as_bytes());
+        raw.push(b'/');
+        raw.extend_from_slice(part.as_bytes());
+        swift_common::http::quote::push_wsgi_bytes(&mut raw, entity_path);
         let mut out = String::with_capacity(raw.len() + 8);
         swift_common::http::quote::quote_bytes_into(&mut out, &raw, "/");
         out

@@ -259,7 +259,7 @@ impl Inner {
     ) -> Result<Option<String>, MemcacheRequired> {
         let mc = cache(env).ok_or(MemcacheRequired)?;
         let p = &self.cfg.reseller_prefix;
-        let key = format!("{p}/token/{p}tk{token}");
+        let key = [p.as_str(), "/token/", p, "tk", token].concat();
         let value = match mc.get_shared(&key).await {
             Ok(v) => v,
             Err(e) => {
