@@ -59,16 +59,23 @@ impl Utc {
 
     /// RFC 7231 IMF-fixdate: `Wed, 25 Nov 2026 06:54:36 GMT`.
     pub fn http_date(&self) -> String {
-        format!(
-            "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-            DAYS[self.weekday as usize % 7],
-            self.day,
-            MONTHS[(self.month as usize + 11) % 12],
-            self.year,
-            self.hour,
-            self.minute,
-            self.second
-        )
+        // Piece by piece, as `access_log_datetime`.
+        let mut s = String::with_capacity(32);
+        s.push_str(DAYS[self.weekday as usize % 7]);
+        s.push_str(", ");
+        push_2_digits(&mut s, self.day);
+        s.push(' ');
+        s.push_str(MONTHS[(self.month as usize + 11) % 12]);
+        s.push(' ');
+        let _ = write!(s, "{}", self.year);
+        s.push(' ');
+        push_2_digits(&mut s, self.hour);
+        s.push(':');
+        push_2_digits(&mut s, self.minute);
+        s.push(':');
+        push_2_digits(&mut s, self.second);
+        s.push_str(" GMT");
+        s
     }
 
     /// Swift's access-log `end_time.datetime`: `25/Nov/2026/06/54/36`.
@@ -137,6 +144,17 @@ mod tests {
                 u.second
             );
             assert_eq!(u.access_log_datetime(), want);
+            let want = format!(
+                "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+                DAYS[u.weekday as usize % 7],
+                u.day,
+                MONTHS[(u.month as usize + 11) % 12],
+                u.year,
+                u.hour,
+                u.minute,
+                u.second
+            );
+            assert_eq!(u.http_date(), want);
         }
         assert_eq!(
             Utc::from_unix(0, 0).http_date(),

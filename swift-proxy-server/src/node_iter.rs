@@ -49,7 +49,12 @@ impl Node {
 
     /// `ip:port` as the `X-*-Host` headers carry it.
     pub fn host(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        use std::fmt::Write as _;
+        let mut host = String::with_capacity(self.ip.len() + 6);
+        host.push_str(&self.ip);
+        host.push(':');
+        let _ = write!(host, "{}", self.port);
+        host
     }
 
     pub fn is_handoff(&self) -> bool {
