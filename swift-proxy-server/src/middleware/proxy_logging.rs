@@ -448,11 +448,32 @@ impl Inner {
             };
             if value.is_empty() {
                 line.push('-');
+            } else if field.is_numeric() {
+                // Digits, `.`, `-`, letters of a time: quoting keeps them.
+                line.push_str(&value);
             } else {
                 quote(&mut line, &value, ":/{}");
             }
         }
         line
+    }
+}
+
+impl Field {
+    /// Fields whose text is only what `quote` keeps as it is (numbers and
+    /// times), so they go into the line without the quoting pass.
+    fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            Field::StatusInt
+                | Field::WireStatusInt
+                | Field::BytesRecvd
+                | Field::BytesSent
+                | Field::RequestTime
+                | Field::StartTime
+                | Field::EndTime
+                | Field::Pid
+        )
     }
 }
 
@@ -771,6 +792,43 @@ mod tests {
                     "{v:e} {prec}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn numeric_fields_need_no_quoting() {
+        let mut attrs = vec![
+            None,
+            Some(TimeAttr::Datetime),
+            Some(TimeAttr::Iso8601),
+            Some(TimeAttr::Seconds),
+            Some(TimeAttr::Millis),
+            Some(TimeAttr::Micros),
+            Some(TimeAttr::Nanos),
+        ];
+        attrs.extend(
+            "aAbBdHImMpSwyYZ"
+                .chars()
+                .map(|c| Some(TimeAttr::Directive(c))),
+        );
+        for t in [
+            0.0,
+            1.5,
+            1_795_590_816.853_165_4,
+            -1.25,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            for attr in &attrs {
+                let v = format_time(t, *attr);
+                let mut quoted = String::new();
+                quote(&mut quoted, &v, ":/{}");
+                assert_eq!(quoted, v, "{t} {attr:?}");
+            }
+            let v = fixed(t, 4);
+            let mut quoted = String::new();
+            quote(&mut quoted, &v, ":/{}");
+            assert_eq!(quoted, v);
         }
     }
 
