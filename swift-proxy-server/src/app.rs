@@ -280,9 +280,7 @@ impl ProxyApp {
         container: Option<&str>,
         object: Option<&str>,
     ) -> usize {
-        let a = wsgi_to_str(account).unwrap_or_default();
-        let c = container.map(|c| wsgi_to_str(c).unwrap_or_default());
-        let o = object.map(|o| wsgi_to_str(o).unwrap_or_default());
+        let (a, c, o) = (native(account), container.map(native), object.map(native));
         ring.get_part(&a, c.as_deref(), o.as_deref()).unwrap_or(0)
     }
 
@@ -293,9 +291,7 @@ impl ProxyApp {
         container: Option<&str>,
         object: Option<&str>,
     ) -> String {
-        let a = wsgi_to_str(account).unwrap_or_default();
-        let c = container.map(|c| wsgi_to_str(c).unwrap_or_default());
-        let o = object.map(|o| wsgi_to_str(o).unwrap_or_default());
+        let (a, c, o) = (native(account), container.map(native), object.map(native));
         self.hash
             .hash_path_hex(&a, c.as_deref(), o.as_deref())
             .unwrap_or_default()
@@ -303,7 +299,11 @@ impl ProxyApp {
 
     /// `User-Agent` of backend requests: `proxy-server <pid of the worker>`.
     pub fn backend_user_agent(&self) -> String {
-        format!("proxy-server {}", swift_common::http::trans_id::pid())
+        use std::fmt::Write as _;
+        let mut ua = String::with_capacity(24);
+        ua.push_str("proxy-server ");
+        let _ = write!(ua, "{}", swift_common::http::trans_id::pid());
+        ua
     }
 
     /// Log with a transaction id.
@@ -624,4 +624,12 @@ impl Service for ProxyApp {
     fn call(&self, req: Request) -> Reply<'_> {
         Reply::pending(self.handle(req))
     }
+}
+/// A WSGI name as the str hashed for its partition (`""` when its bytes are
+/// not UTF-8); ASCII, the common case, is the same text.
+fn native(wsgi: &str) -> std::borrow::Cow<'_, str> {
+    if wsgi.is_ascii() {
+        return std::borrow::Cow::Borrowed(wsgi);
+    }
+    std::borrow::Cow::Owned(wsgi_to_str(wsgi).unwrap_or_default())
 }

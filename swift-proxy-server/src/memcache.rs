@@ -525,7 +525,11 @@ impl Conn {
     async fn exchange(&mut self, op: &Op<'_>) -> Result<Answer, OpError> {
         match op {
             Op::Get { hash } => {
-                self.send(format!("get {hash}\r\n").as_bytes()).await?;
+                let mut msg = Vec::with_capacity(hash.len() + 6);
+                msg.extend_from_slice(b"get ");
+                msg.extend_from_slice(hash.as_bytes());
+                msg.extend_from_slice(b"\r\n");
+                self.send(&msg).await?;
                 let mut value = None;
                 loop {
                     let line = self.line().await?;

@@ -49,6 +49,18 @@ pub fn str_to_wsgi(s: &str) -> String {
     bytes_to_wsgi(s.as_bytes())
 }
 
+/// The bytes `quote` never escapes: ASCII letters, digits and `_.-~`.
+const ALWAYS_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~');
+        i += 1;
+    }
+    table
+};
+
 /// Python's `quote(bytes, safe)`.
 pub fn quote_bytes_into(out: &mut String, bytes: &[u8], safe: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -58,7 +70,11 @@ pub fn quote_bytes_into(out: &mut String, bytes: &[u8], safe: &str) {
     // field and backend path passes here).
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.contains(&b);
+        // A table lookup first: most bytes are letters and digits.
+        if ALWAYS_SAFE[usize::from(b)] {
+            continue;
+        }
+        let keep = safe.contains(&b);
         if keep && b.is_ascii() {
             continue;
         }

@@ -516,7 +516,8 @@ fn parse_head(head: &[u8], lines: usize) -> Result<Head, HeadError> {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
         _ => return Err(HeadError::Raw(RESPONSE_400)),
     };
-    let mut headers = Headers::with_capacity(parsed.len());
+    // Room for the few the proxy adds (X-Timestamp, X-Trans-Id, ...).
+    let mut headers = Headers::with_capacity(parsed.len() + 8);
     for h in parsed.iter() {
         headers.append(header_name(h.name), latin1(h.value));
     }

@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use swift_common::http::client::{ClientError, Connection, ResponseHead, body_stream};
-use swift_common::http::quote::{parse_qsl, urlencode, wsgi_bytes, wsgi_quote};
+use swift_common::http::quote::{parse_qsl, urlencode, wsgi_quote};
 use swift_common::http::{Headers, Request, Response, ResponseBody};
 use swift_common::logging::Level;
 use swift_common::timestamp::Timestamp;
@@ -104,9 +104,10 @@ pub fn have_quorum(statuses: &[u16], node_count: usize) -> bool {
 /// `update_headers`: copy a backend's headers onto a response, without the
 /// ones the proxy sets itself, and with the ETag unquoted.
 pub fn update_headers(resp: &mut Response, headers: &Headers) {
+    resp.headers.reserve(headers.len());
     for (k, v) in headers.fields() {
         if k.eq_ignore_ascii_case("etag") {
-            resp.headers.set(k.clone(), v.replace('"', ""));
+            resp.headers.set(k.clone(), unquote_etag(v));
         } else if ![
             "date",
             "content-length",
@@ -120,6 +121,16 @@ pub fn update_headers(resp: &mut Response, headers: &Headers) {
         {
             resp.headers.set(k.clone(), v.clone());
         }
+    }
+}
+
+/// An ETag without its quotes (a copy without a scan-and-rebuild when it
+/// has none).
+fn unquote_etag(etag: &str) -> String {
+    if etag.contains('"') {
+        etag.replace('"', "")
+    } else {
+        etag.to_owned()
     }
 }
 
@@ -234,7 +245,11 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// `swift_entity_path`: `/a[/c[/o]]` (a WSGI string).
     pub fn entity_path(&self) -> String {
-        let mut p = format!("/{}", self.account);
+        let mut p = String::with_capacity(
+            3 + self.account.len() + self.container.len() + self.object.len(),
+        );
+        p.push('/');
+        p.push_str(&self.account);
         if !self.container.is_empty() {
             p.push('/');
             p.push_str(&self.container);
@@ -254,16 +269,22 @@ impl<'a> Ctx<'a> {
 
     /// Swift's `as_referer()`: `METHOD scheme://host/path?query`.
     fn referer(&self) -> String {
-        let host = self
-            .req
-            .headers
-            .get("host")
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.req.local_addr.to_string());
-        format!(
-            "{} {}://{}{}",
-            self.req.method, self.req.scheme, host, self.req.target
-        )
+        use std::fmt::Write as _;
+        // Pieces pushed into one sized buffer: `format!` grows it piecewise.
+        let r = &self.req;
+        let mut referer = String::with_capacity(64 + r.target.len());
+        referer.push_str(&r.method);
+        referer.push(' ');
+        referer.push_str(r.scheme);
+        referer.push_str("://");
+        match r.headers.get("host") {
+            Some(host) => referer.push_str(host),
+            None => {
+                let _ = write!(referer, "{}", r.local_addr);
+            }
+        }
+        referer.push_str(&r.target);
+        referer
     }
 
     /// `generate_request_headers(orig_req, additional, transfer)`.
@@ -364,8 +385,13 @@ impl<'a> Ctx<'a> {
 
     /// The backend URL path: `/<device>/<part><entity path>`, quoted.
     pub fn backend_path(node: &Node, part: usize, entity_path: &str) -> String {
-        let mut raw = format!("/{}/{}", node.device, part).into_bytes();
-        raw.extend(wsgi_bytes(entity_path));
+        let part = part.to_string();
+        let mut raw = Vec::with_capacity(node.device.len() + part.len() + entity_path.len() + 2);
+        raw.push(b'/');
+        raw.extend_from_slice(node.device.as_bytes());
+        raw.push(b'/');
+        raw.extend_from_slice(part.as_bytes());
+        swift_common::http::quote::push_wsgi_bytes(&mut raw, entity_path);
         let mut out = String::with_capacity(raw.len() + 8);
         swift_common::http::quote::quote_bytes_into(&mut out, &raw, "/");
         out
@@ -454,10 +480,6 @@ impl<'a> Ctx<'a> {
         }
         let node_timeout = self.app.settings.node_timeout;
         while let Some(node) = next_node(nodes) {
-            let info = format!(
-                "Trying to {method} {}",
-                wsgi_quote(&format!("/v1{entity_path}"), "/")
-            );
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, method, entity_path, query, &headers)
@@ -490,7 +512,14 @@ impl<'a> Ctx<'a> {
                         });
                     }
                 }
-                Err(e) => self.exception_occurred(&node, server_type, &info, &e),
+                Err(e) => {
+                    // The message is made only for a failure.
+                    let info = format!(
+                        "Trying to {method} {}",
+                        wsgi_quote(&format!("/v1{entity_path}"), "/")
+                    );
+                    self.exception_occurred(&node, server_type, &info, &e);
+                }
             }
         }
         None
@@ -700,7 +729,6 @@ impl<'a> Ctx<'a> {
         let primaries = nodes.borrow().num_primaries;
         let mut missing_suppression = 1usize.min(primaries.saturating_sub(1));
         while let Some(node) = next_node(&nodes) {
-            let info = format!("Trying to {method} {}", self.req.raw_path());
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, &method, entity_path, query, &headers)
@@ -711,6 +739,7 @@ impl<'a> Ctx<'a> {
             let (conn, head) = match attempt.await {
                 Ok(x) => x,
                 Err(e) => {
+                    let info = format!("Trying to {method} {}", self.req.raw_path());
                     self.exception_occurred(&node, server_type, &info, &e);
                     continue;
                 }
@@ -876,7 +905,7 @@ impl<'a> Ctx<'a> {
             }
             let remaining = resume::Remaining::of(&head);
             let body = conn.into_body(&head, body_timeout);
-            let etag = head.headers.get("etag").map(|e| e.replace('"', ""));
+            let etag = head.headers.get("etag").map(unquote_etag);
             resp.body = match (server_type, remaining, etag, self.app.shared()) {
                 (ServerType::Object, Some(remaining), Some(etag), Some(app)) => {
                     ResponseBody::Stream(Box::pin(resume::stream(resume::Resume {

@@ -131,9 +131,12 @@ fn backend_requests(
 ) -> Vec<Headers> {
     let app = ctx.app;
     let n_outgoing = n_outgoing.max(1);
-    let mut headers: Vec<Headers> = (0..n_outgoing)
-        .map(|_| ctx.request_headers(Some(&ctx.req.headers), None))
-        .collect();
+    // Every request starts from the same headers: made once, then copied.
+    let mut headers = vec![ctx.request_headers(Some(&ctx.req.headers), None); n_outgoing];
+    // A copy has no spare room; the container (and expirer) updates follow.
+    for h in &mut headers {
+        h.reserve(10);
+    }
     let cpart = app.part(
         &app.container_ring,
         &ctx.account,

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+use swift_common::http::message::ip_text;
 use swift_common::http::{
     BodyProgress, Caught, Panic, Reply, Request, Response, Service, call_catching,
 };
@@ -114,6 +115,13 @@ enum Segment {
 pub struct Template(Vec<Segment>);
 
 impl Template {
+    /// Whether any of `fields` appears in the template.
+    fn uses(&self, fields: &[Field]) -> bool {
+        self.0
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f, _) if fields.contains(f)))
+    }
+
     /// Parse a template; errors say what is wrong, as Swift's startup check
     /// does (`Cannot interpolate log_msg_template: ...`).
     pub fn parse(text: &str) -> Result<Template, String> {
@@ -358,10 +366,22 @@ impl Inner {
             Some((d, _)) => d.to_owned(),
             None => host,
         };
-        let (account, container, object) = account_container_object(&path_info);
+        // Only templates that show them pay for splitting the path.
+        let (account, container, object) =
+            if self
+                .template
+                .uses(&[Field::Account, Field::Container, Field::Object])
+            {
+                account_container_object(&path_info)
+            } else {
+                Default::default()
+            };
+        let remote_addr = ip_text(req.remote_addr.ip());
         RequestInfo {
-            client_ip: req.client_ip(),
-            remote_addr: req.remote_addr.ip().to_string(),
+            client_ip: req
+                .forwarded_client_ip()
+                .map_or_else(|| remote_addr.clone(), str::to_owned),
+            remote_addr,
             domain,
             method: req.method.to_string(),
             path,
@@ -416,7 +436,7 @@ impl Inner {
                 Field::BytesRecvd => Cow::Owned(num(out.bytes_recvd)),
                 Field::BytesSent => Cow::Owned(num(out.bytes_sent)),
                 Field::TransactionId => Cow::Borrowed(&info.transaction_id),
-                Field::RequestTime => Cow::Owned(format!("{:.4}", out.end - out.start)),
+                Field::RequestTime => Cow::Owned(fixed(out.end - out.start, 4)),
                 Field::Source => Cow::Borrowed(&info.source),
                 Field::LogInfo => Cow::Borrowed(&info.log_info),
                 Field::PolicyIndex => Cow::Borrowed(&info.policy_index),
@@ -425,6 +445,9 @@ impl Inner {
             };
             if value.is_empty() {
                 line.push('-');
+            } else if field.is_numeric() {
+                // Digits, `.`, `-`, letters of a time: quoting keeps them.
+                line.push_str(&value);
             } else {
                 quote(&mut line, &value, ":/{}");
             }
@@ -433,10 +456,98 @@ impl Inner {
     }
 }
 
+impl Field {
+    /// Fields whose text is only what `quote` keeps as it is (numbers and
+    /// times), so they go into the line without the quoting pass.
+    fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            Field::StatusInt
+                | Field::WireStatusInt
+                | Field::BytesRecvd
+                | Field::BytesSent
+                | Field::RequestTime
+                | Field::StartTime
+                | Field::EndTime
+                | Field::Pid
+        )
+    }
+}
+
+/// `format!("{v:.prec$}")` (Python's `%.<prec>f`: the exact binary value
+/// rounded half to even) for `prec` up to 9. A time is a binary fraction
+/// `mantissa / 2^shift`, so integer arithmetic rounds it exactly, at a
+/// fraction of the cost of the general formatter (which for nine digits
+/// of an epoch time often falls back to its slow bignum path).
+fn fixed(v: f64, prec: u32) -> String {
+    let bits = v.to_bits();
+    let biased_exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    // v = mantissa * 2^-shift (subnormals have no implicit bit).
+    let (mantissa, shift) = if biased_exp == 0 {
+        (frac, 1074)
+    } else {
+        (frac | (1u64 << 52), 1075 - biased_exp)
+    };
+    // Negative, non-finite, whole numbers past 2^53 and precisions whose
+    // scale could overflow: the general formatter.
+    if v.is_sign_negative() || !v.is_finite() || shift <= 0 || prec > 9 {
+        return format!("{v:.*}", prec as usize);
+    }
+    let scale = 10u64.pow(prec);
+    let scaled = if shift >= 128 {
+        // Below 2^-75: rounds to zero at nine digits or fewer (no tie).
+        0
+    } else {
+        // mantissa < 2^53 and scale < 2^30: the product fits in u128.
+        let num = u128::from(mantissa) * u128::from(scale);
+        let q = num >> shift;
+        let rem = num & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    // Both parts fit in u64 (the value is below 2^53), whose formatting is
+    // much cheaper than u128's.
+    let (Ok(int), Ok(fraction)) = (
+        u64::try_from(scaled / u128::from(scale)),
+        u64::try_from(scaled % u128::from(scale)),
+    ) else {
+        return format!("{v:.*}", prec as usize);
+    };
+    let mut s = String::with_capacity(32);
+    push_padded(&mut s, int, 1);
+    if prec > 0 {
+        s.push('.');
+        push_padded(&mut s, fraction, prec as usize);
+    }
+    s
+}
+
+/// `{n:0width$}` for `width` up to 20, without fmt's padding machinery.
+fn push_padded(s: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len().saturating_sub(width));
+    // ASCII digits: always UTF-8.
+    s.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+}
+
 /// Swift's `StrFormatTime`: `%.9f` by default, or one of its attributes.
 fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
     // `%.9f` costs a few thousand instructions: only for what uses it.
-    let full = || format!("{t:.9}");
+    let full = || fixed(t, 9);
     let frac = |n: usize| {
         let full = full();
         let f = full.split_once('.').map_or("", |(_, f)| f);
@@ -639,6 +750,83 @@ mod tests {
              abcdefghijklmnop... - 608 - txb8f0eaff5bc84ac9a1684-006b068aa0 - 0.0005 - - \
              1795590816.853165388 1795590816.853701591 - -"
         );
+    }
+
+    #[test]
+    fn fixed_matches_the_general_formatter() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-300,
+            5e-324,
+            0.0009765625,
+            0.125,
+            2.5,
+            1_700_000_000.0 + 1.0 / 1024.0,
+            1_795_590_816.853_165_4,
+            2f64.powi(53) + 2.0,
+            1e20,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        // Epoch times, small durations and ties of every kind, pseudo-random.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(1.7e9 + (x % 200_000_000) as f64 / 1024.0 / 7.0);
+            values.push((x % 1_000_000) as f64 / 1e6);
+            values.push(f64::from_bits(x >> 2));
+            values.push((x % 4096) as f64 / 4096.0);
+        }
+        for v in values {
+            for prec in [0, 1, 4, 9] {
+                assert_eq!(
+                    fixed(v, prec),
+                    format!("{v:.*}", prec as usize),
+                    "{v:e} {prec}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_fields_need_no_quoting() {
+        let mut attrs = vec![
+            None,
+            Some(TimeAttr::Datetime),
+            Some(TimeAttr::Iso8601),
+            Some(TimeAttr::Seconds),
+            Some(TimeAttr::Millis),
+            Some(TimeAttr::Micros),
+            Some(TimeAttr::Nanos),
+        ];
+        attrs.extend(
+            "aAbBdHImMpSwyYZ"
+                .chars()
+                .map(|c| Some(TimeAttr::Directive(c))),
+        );
+        for t in [
+            0.0,
+            1.5,
+            1_795_590_816.853_165_4,
+            -1.25,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            for attr in &attrs {
+                let v = format_time(t, *attr);
+                let mut quoted = String::new();
+                quote(&mut quoted, &v, ":/{}");
+                assert_eq!(quoted, v, "{t} {attr:?}");
+            }
+            let v = fixed(t, 4);
+            let mut quoted = String::new();
+            quote(&mut quoted, &v, ":/{}");
+            assert_eq!(quoted, v);
+        }
     }
 
     #[test]
