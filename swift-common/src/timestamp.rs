@@ -146,8 +146,9 @@ pub fn normalize_delete_at_timestamp(secs: f64) -> String {
     format!("{v:010}")
 }
 
-/// `{n:0width$}` for `width` up to 20.
-fn push_zero_padded(s: &mut String, mut n: u64, width: usize) {
+/// `{n:0width$}` for `width` up to 20, without fmt's padding machinery
+/// (timestamps and the access log's times are written on every request).
+pub fn push_zero_padded(s: &mut String, mut n: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut i = digits.len();
     loop {

@@ -519,29 +519,12 @@ fn fixed(v: f64, prec: u32) -> String {
         return format!("{v:.*}", prec as usize);
     };
     let mut s = String::with_capacity(32);
-    push_padded(&mut s, int, 1);
+    swift_common::timestamp::push_zero_padded(&mut s, int, 1);
     if prec > 0 {
         s.push('.');
-        push_padded(&mut s, fraction, prec as usize);
+        swift_common::timestamp::push_zero_padded(&mut s, fraction, prec as usize);
     }
     s
-}
-
-/// `{n:0width$}` for `width` up to 20, without fmt's padding machinery.
-fn push_padded(s: &mut String, mut n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let start = i.min(digits.len().saturating_sub(width));
-    // ASCII digits: always UTF-8.
-    s.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// Swift's `StrFormatTime`: `%.9f` by default, or one of its attributes.
