@@ -8,6 +8,12 @@
 #                           each kind; about 1 minute), prints the table,
 #                           does not touch bench/RESULTS.md
 #   bench/run.sh --help     the driver's options
+#   bench/run.sh --objects [--quick]
+#                           the object data path instead (bench/objects.py:
+#                           1 KiB, 1 MiB, 1 GiB GET and PUT through our proxy,
+#                           Python's, and straight to the object servers; a
+#                           full run takes about 25 minutes and writes its own
+#                           section of bench/RESULTS.md); needs memcached
 #   bench/run.sh --faults   failing storage nodes instead: our proxy and
 #                           Python Swift's under load while nodes die, stall
 #                           or answer garbage (bench/faults.py, about 10
@@ -32,11 +38,13 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-# --faults: bench/faults.py (failing nodes) instead of bench/bench.py.
+# --objects: the object data path (bench/objects.py); --faults: failing
+# nodes (bench/faults.py); bench/bench.py otherwise.
 DRIVER=bench/bench.py
 args=()
 for arg in "$@"; do
     case "$arg" in
+        --objects) DRIVER=bench/objects.py ;;
         --faults) DRIVER=bench/faults.py ;;
         *) args+=("$arg") ;;
     esac
@@ -59,10 +67,11 @@ as_root() {
 }
 
 missing=()
-if [ "$DRIVER" = bench/faults.py ]; then
-    # The failing-nodes cluster needs memcached (as ./test.sh does).
+if [ "$DRIVER" != bench/bench.py ]; then
+    # The object and failing-nodes clusters need memcached (as ./test.sh does).
     command -v memcached >/dev/null || [ -x /usr/bin/memcached ] || missing+=(memcached)
-else
+fi
+if [ "$DRIVER" != bench/faults.py ]; then
     command -v wrk >/dev/null || missing+=(wrk)
 fi
 if [ "$DRIVER" = bench/bench.py ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then

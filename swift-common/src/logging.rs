@@ -347,7 +347,8 @@ impl Logger {
         txn_id: Option<&str>,
         client_ip: Option<&str>,
     ) -> String {
-        let mut line = String::with_capacity(128);
+        // An access-log line is typically 200-300 bytes: room for it at once.
+        let mut line = String::with_capacity(384);
         line.push_str(&self.0.name);
         line.push_str(": ");
         match msg.as_str() {
@@ -396,7 +397,21 @@ impl Logger {
     fn syslog_datagram(&self, level: Level, line: &str) -> Vec<u8> {
         let pri = u32::from(self.0.facility) * 8 + u32::from(level.syslog_severity());
         let mut msg = Vec::with_capacity(line.len() + 8);
-        let _ = write!(msg, "<{pri}>");
+        // `<pri>` by hand: once per logged line, and fmt costs more.
+        msg.push(b'<');
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut n = pri;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        msg.extend_from_slice(&digits[i..]);
+        msg.push(b'>');
         msg.extend_from_slice(line.as_bytes());
         msg.push(0);
         msg

@@ -586,7 +586,9 @@ impl Master<'_, '_> {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
         }
-        for (f, _, _) in &self.readers {
+        // A stream at EOF (stderr with `-v`, which stays on the console and
+        // so has no writer) would make every poll return at once.
+        for (f, _, _) in self.readers.iter().filter(|(_, s, _)| !s.at_eof()) {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
         // Round up so a timer due in 0.4 ms does not spin.
@@ -628,6 +630,9 @@ impl Master<'_, '_> {
     fn read_captured(&mut self) {
         let logger = self.cfg.logger.clone();
         for (file, splitter, kind) in &mut self.readers {
+            if splitter.at_eof() {
+                continue;
+            }
             let (lines, _) = splitter.read_lines(file);
             for line in lines {
                 logger.error(format_args!("{kind}: {line}"));

@@ -1,6 +1,7 @@
 //! Wall-clock formatting without a date library: HTTP dates, Swift's
 //! access-log datetime, and the ISO form used by the file log.
 
+use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A UTC instant broken down into calendar fields.
@@ -58,29 +59,40 @@ impl Utc {
 
     /// RFC 7231 IMF-fixdate: `Wed, 25 Nov 2026 06:54:36 GMT`.
     pub fn http_date(&self) -> String {
-        format!(
-            "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-            DAYS[self.weekday as usize % 7],
-            self.day,
-            MONTHS[(self.month as usize + 11) % 12],
-            self.year,
-            self.hour,
-            self.minute,
-            self.second
-        )
+        // Piece by piece, as `access_log_datetime`.
+        let mut s = String::with_capacity(32);
+        s.push_str(DAYS[self.weekday as usize % 7]);
+        s.push_str(", ");
+        push_2_digits(&mut s, self.day);
+        s.push(' ');
+        s.push_str(MONTHS[(self.month as usize + 11) % 12]);
+        s.push(' ');
+        let _ = write!(s, "{}", self.year);
+        s.push(' ');
+        push_2_digits(&mut s, self.hour);
+        s.push(':');
+        push_2_digits(&mut s, self.minute);
+        s.push(':');
+        push_2_digits(&mut s, self.second);
+        s.push_str(" GMT");
+        s
     }
 
     /// Swift's access-log `end_time.datetime`: `25/Nov/2026/06/54/36`.
     pub fn access_log_datetime(&self) -> String {
-        format!(
-            "{:02}/{}/{}/{:02}/{:02}/{:02}",
-            self.day,
-            MONTHS[(self.month as usize + 11) % 12],
-            self.year,
-            self.hour,
-            self.minute,
-            self.second
-        )
+        // Written piece by piece: once per access-log line, and `format!`
+        // with padding costs several times more.
+        let mut s = String::with_capacity(24);
+        push_2_digits(&mut s, self.day);
+        s.push('/');
+        s.push_str(MONTHS[(self.month as usize + 11) % 12]);
+        s.push('/');
+        let _ = write!(s, "{}", self.year);
+        for n in [self.hour, self.minute, self.second] {
+            s.push('/');
+            push_2_digits(&mut s, n);
+        }
+        s
     }
 
     /// `2026-11-25T06:54:36.123456Z`.
@@ -90,6 +102,16 @@ impl Utc {
             self.year, self.month, self.day, self.hour, self.minute, self.second, self.micros
         )
     }
+}
+
+/// `{:02}` of `n`.
+fn push_2_digits(s: &mut String, n: u32) {
+    if n >= 100 {
+        let _ = write!(s, "{n}");
+        return;
+    }
+    s.push(char::from(b'0' + (n / 10) as u8));
+    s.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Seconds since the epoch as a float, as Python's `time.time()`.
@@ -110,6 +132,30 @@ mod tests {
         let t = Utc::from_unix(1_795_590_876, 0);
         assert_eq!(t.http_date(), "Wed, 25 Nov 2026 07:14:36 GMT");
         assert_eq!(t.access_log_datetime(), "25/Nov/2026/07/14/36");
+        for secs in (-100_000_000_000i64..300_000_000_000).step_by(7_777_777_777) {
+            let u = Utc::from_unix(secs, 0);
+            let want = format!(
+                "{:02}/{}/{}/{:02}/{:02}/{:02}",
+                u.day,
+                MONTHS[(u.month as usize + 11) % 12],
+                u.year,
+                u.hour,
+                u.minute,
+                u.second
+            );
+            assert_eq!(u.access_log_datetime(), want);
+            let want = format!(
+                "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+                DAYS[u.weekday as usize % 7],
+                u.day,
+                MONTHS[(u.month as usize + 11) % 12],
+                u.year,
+                u.hour,
+                u.minute,
+                u.second
+            );
+            assert_eq!(u.http_date(), want);
+        }
         assert_eq!(
             Utc::from_unix(0, 0).http_date(),
             "Thu, 01 Jan 1970 00:00:00 GMT"

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use swift_common::config::{Conf, Constraints};
@@ -58,6 +59,11 @@ pub struct Settings {
     pub allow_open_expired: bool,
     pub request_node_count: RequestNodeCount,
     pub swift_owner_headers: Vec<String>,
+    /// Idle connections kept per backend per worker (0: a new connection
+    /// for every backend request, as Swift's proxy).
+    pub backend_keepalive_connections: usize,
+    /// How long an idle backend connection is kept.
+    pub backend_keepalive_timeout: Duration,
 }
 
 fn csv(v: &str) -> Vec<String> {
@@ -160,6 +166,10 @@ impl Settings {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            backend_keepalive_connections: conf
+                .get_parsed("backend_keepalive_connections", 16usize)
+                .map_err(|e| e.to_string())?,
+            backend_keepalive_timeout: seconds(conf, "backend_keepalive_timeout", 5.0)?,
         })
     }
 }
@@ -176,6 +186,8 @@ pub struct ProxyApp {
     pub container_ring: Ring,
     object_rings: BTreeMap<u64, Ring>,
     pub limiter: Rc<ErrorLimiter>,
+    /// Idle backend connections (none when keep-alive is off).
+    backend_pool: Option<Arc<swift_common::http::client::Pool>>,
     pub mimetypes: MimeTypes,
     info: Rc<RefCell<SwiftInfo>>,
     expose_info: bool,
@@ -226,6 +238,12 @@ impl ProxyApp {
             let mut reg = info.borrow_mut();
             reg.register_swift(&settings, &constraints, &policies);
         }
+        let backend_pool = (settings.backend_keepalive_connections > 0).then(|| {
+            swift_common::http::client::Pool::new(
+                settings.backend_keepalive_connections,
+                settings.backend_keepalive_timeout,
+            )
+        });
         Ok(Rc::new_cyclic(|me| ProxyApp {
             me: me.clone(),
             settings,
@@ -240,6 +258,7 @@ impl ProxyApp {
                 error_suppression_interval,
                 error_suppression_limit,
             )),
+            backend_pool,
             mimetypes: MimeTypes::load(&swift_dir),
             info,
             expose_info: conf.get_bool("expose_info", true),
@@ -261,9 +280,7 @@ impl ProxyApp {
         container: Option<&str>,
         object: Option<&str>,
     ) -> usize {
-        let a = wsgi_to_str(account).unwrap_or_default();
-        let c = container.map(|c| wsgi_to_str(c).unwrap_or_default());
-        let o = object.map(|o| wsgi_to_str(o).unwrap_or_default());
+        let (a, c, o) = (native(account), container.map(native), object.map(native));
         ring.get_part(&a, c.as_deref(), o.as_deref()).unwrap_or(0)
     }
 
@@ -274,9 +291,7 @@ impl ProxyApp {
         container: Option<&str>,
         object: Option<&str>,
     ) -> String {
-        let a = wsgi_to_str(account).unwrap_or_default();
-        let c = container.map(|c| wsgi_to_str(c).unwrap_or_default());
-        let o = object.map(|o| wsgi_to_str(o).unwrap_or_default());
+        let (a, c, o) = (native(account), container.map(native), object.map(native));
         self.hash
             .hash_path_hex(&a, c.as_deref(), o.as_deref())
             .unwrap_or_default()
@@ -284,7 +299,11 @@ impl ProxyApp {
 
     /// `User-Agent` of backend requests: `proxy-server <pid of the worker>`.
     pub fn backend_user_agent(&self) -> String {
-        format!("proxy-server {}", std::process::id())
+        use std::fmt::Write as _;
+        let mut ua = String::with_capacity(24);
+        ua.push_str("proxy-server ");
+        let _ = write!(ua, "{}", swift_common::http::trans_id::pid());
+        ua
     }
 
     /// Log with a transaction id.
@@ -340,7 +359,8 @@ impl ProxyApp {
         } else {
             (node.ip.as_str(), node.port)
         };
-        swift_common::http::client::Connection::open(
+        swift_common::http::client::Connection::open_with(
+            self.backend_pool.as_ref(),
             ip,
             port,
             method,
@@ -604,4 +624,12 @@ impl Service for ProxyApp {
     fn call(&self, req: Request) -> Reply<'_> {
         Reply::pending(self.handle(req))
     }
+}
+/// A WSGI name as the str hashed for its partition (`""` when its bytes are
+/// not UTF-8); ASCII, the common case, is the same text.
+fn native(wsgi: &str) -> std::borrow::Cow<'_, str> {
+    if wsgi.is_ascii() {
+        return std::borrow::Cow::Borrowed(wsgi);
+    }
+    std::borrow::Cow::Owned(wsgi_to_str(wsgi).unwrap_or_default())
 }

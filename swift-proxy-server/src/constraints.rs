@@ -18,13 +18,13 @@ use crate::swob;
 /// `minsegs` of them present and not empty; with `rest_with_last` the last
 /// one keeps any further slashes. `None` where Swift raises `ValueError`
 /// (a path not from the root, too few or too many segments, an empty one
-/// before the last).
+/// before the last). The segments are borrowed from `path`.
 pub fn split_path(
     path: &str,
     minsegs: usize,
     maxsegs: usize,
     rest_with_last: bool,
-) -> Option<Vec<Option<String>>> {
+) -> Option<Vec<Option<&str>>> {
     let (min, max) = (minsegs + 1, maxsegs + 1);
     let segs: Vec<&str> = if rest_with_last {
         path.splitn(max, '/').collect()
@@ -44,7 +44,8 @@ pub fn split_path(
     if segs[..segs.len() - 1].contains(&"") {
         return None;
     }
-    let mut out: Vec<Option<String>> = segs.iter().map(|s| Some((*s).to_owned())).collect();
+    let mut out = Vec::with_capacity(maxsegs);
+    out.extend(segs.iter().map(|s| Some(*s)));
     out.resize(maxsegs, None);
     Some(out)
 }
@@ -55,7 +56,7 @@ pub fn split_path(
 pub fn split_api_path(path: &str) -> Option<(String, String, String, String)> {
     let mut segs = split_path(path, 1, 4, true)?
         .into_iter()
-        .map(Option::unwrap_or_default);
+        .map(|s| s.unwrap_or_default().to_owned());
     let mut next = || segs.next().unwrap_or_default();
     Some((next(), next(), next(), next()))
 }

@@ -31,6 +31,15 @@ pub trait Memcache {
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, CacheError>>;
 
+    /// As [`Memcache::get`], shared: a client that keeps what it decoded
+    /// hands out the same value instead of a copy.
+    fn get_shared<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Rc<serde_json::Value>>, CacheError>> {
+        Box::pin(async move { self.get(key).await.map(|v| v.map(Rc::new)) })
+    }
+
     /// Store `value` under `key` for `ttl` (zero: no expiry).
     fn set<'a>(
         &'a self,

@@ -9,6 +9,8 @@
 //! fields), so a Python proxy and ours can share one memcached; the typed
 //! views below read it.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,14 +29,19 @@ pub const DEFAULT_RECHECK_CONTAINER_EXISTENCE: u64 = 60;
 /// `get_cache_key(account, container)` of str names.
 pub fn cache_key(account: &str, container: Option<&str>) -> String {
     match container {
-        Some(c) => format!("container/{account}/{c}"),
-        None => format!("account/{account}"),
+        // `concat` sizes the key once; `format!` grows it piecewise.
+        Some(c) => ["container/", account, "/", c].concat(),
+        None => ["account/", account].concat(),
     }
 }
 
-/// A WSGI name as the str Swift keys its caches with.
-fn native(wsgi: &str) -> String {
-    wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned())
+/// A WSGI name as the str Swift keys its caches with (ASCII, the common
+/// case, is the same text).
+fn native(wsgi: &str) -> Cow<'_, str> {
+    if wsgi.is_ascii() {
+        return Cow::Borrowed(wsgi);
+    }
+    Cow::Owned(wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned()))
 }
 
 /// `_prep_headers_to_info`: the headers lowercased, with `x-<type>-meta-*`
@@ -202,26 +209,57 @@ pub struct ContainerInfo {
 
 impl ContainerInfo {
     fn from_value(v: &Value) -> ContainerInfo {
-        let cors = field(v, "cors");
-        let cors_field = |k: &str| str_of(cors.and_then(|c| c.get(k)));
-        ContainerInfo {
-            status: int_of(field(v, "status")) as u16,
-            read_acl: str_of(field(v, "read_acl")),
-            write_acl: str_of(field(v, "write_acl")),
-            sync_key: str_of(field(v, "sync_key")),
-            sync_to: str_of(field(v, "sync_to")),
-            object_count: int_of(field(v, "object_count").or_else(|| field(v, "container_size"))),
-            bytes: int_of(field(v, "bytes")),
-            versions: str_of(field(v, "versions")),
-            storage_policy: int_of(field(v, "storage_policy")),
-            cors_allow_origin: cors_field("allow_origin"),
-            cors_expose_headers: cors_field("expose_headers"),
-            cors_max_age: cors_field("max_age"),
-            meta: map_of(field(v, "meta")),
-            sysmeta: map_of(field(v, "sysmeta")),
-            sharding_state: str_of(field(v, "sharding_state"))
-                .unwrap_or_else(|| "unsharded".to_owned()),
+        // One pass over the document's fields: a hashed lookup per field
+        // cost more than reading the whole (small) document.
+        let mut info = ContainerInfo::default();
+        let (mut object_count, mut container_size) = (None, None);
+        let (mut cors, mut sharding_state) = (None, None);
+        for (k, f) in v.as_object().into_iter().flatten() {
+            let f = Some(f);
+            match k.as_str() {
+                "status" => info.status = int_of(f) as u16,
+                "read_acl" => info.read_acl = str_of(f),
+                "write_acl" => info.write_acl = str_of(f),
+                "sync_key" => info.sync_key = str_of(f),
+                "sync_to" => info.sync_to = str_of(f),
+                "object_count" => object_count = f,
+                "container_size" => container_size = f,
+                "bytes" => info.bytes = int_of(f),
+                "versions" => info.versions = str_of(f),
+                "storage_policy" => info.storage_policy = int_of(f),
+                "cors" => cors = f,
+                "meta" => info.meta = map_of(f),
+                "sysmeta" => info.sysmeta = map_of(f),
+                "sharding_state" => sharding_state = f,
+                _ => {}
+            }
         }
+        info.object_count = int_of(object_count.or(container_size));
+        let cors_field = |k: &str| str_of(cors.and_then(|c| c.get(k)));
+        info.cors_allow_origin = cors_field("allow_origin");
+        info.cors_expose_headers = cors_field("expose_headers");
+        info.cors_max_age = cors_field("max_age");
+        info.sharding_state = str_of(sharding_state).unwrap_or_else(|| "unsharded".to_owned());
+        info
+    }
+
+    /// [`ContainerInfo::from_value`] of a shared document, remembering the
+    /// last one read: memcache hands out the same document (one `Rc`) for
+    /// as long as the cached info does not change, and a request reads its
+    /// container's info more than once. Holding the `Rc` keeps the document
+    /// (immutable) alive, so the same pointer means the same content.
+    fn of_shared(v: &Rc<Value>) -> ContainerInfo {
+        thread_local! {
+            static LAST: RefCell<Option<(Rc<Value>, ContainerInfo)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| match last {
+            Some((doc, info)) if Rc::ptr_eq(doc, v) => info.clone(),
+            _ => {
+                let info = ContainerInfo::from_value(v);
+                *last = Some((v.clone(), info.clone()));
+                info
+            }
+        })
     }
 
     /// Info for a container that could not be looked up (`status` 0 when
@@ -243,10 +281,9 @@ async fn from_caches(env: &mut Env, key: &str) -> Option<Rc<Value>> {
         return Some(v.clone());
     }
     let mc = cache(env)?;
-    let found = tokio::time::timeout(CACHE_TIMEOUT, mc.get(key)).await;
+    let found = tokio::time::timeout(CACHE_TIMEOUT, mc.get_shared(key)).await;
     match found {
         Ok(Ok(Some(v))) if !v.is_null() => {
-            let v = Rc::new(v);
             ic.0.borrow_mut().insert(key.to_owned(), v.clone());
             Some(v)
         }
@@ -370,7 +407,7 @@ pub async fn get_container_info(
 ) -> ContainerInfo {
     let key = cache_key(&native(account), Some(&native(container)));
     if let Some(v) = from_caches(env, &key).await {
-        return ContainerInfo::from_value(&v);
+        return ContainerInfo::of_shared(&v);
     }
     if !account.starts_with(AUTO_CREATE_ACCOUNT_PREFIX) {
         let ai = get_account_info(env, app, account, source).await;

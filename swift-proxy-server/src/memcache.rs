@@ -30,10 +30,10 @@
 //! (no `Send`); no `RefCell` borrow is held across an `.await`.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
@@ -86,10 +86,12 @@ const MAX_VALUE: usize = 1 << 30;
 
 /// The MD5 hex digest of `key`, as Swift's `md5hash` (the memcached key).
 pub fn md5hash(key: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Md5::digest(key.as_bytes());
     let mut hex = String::with_capacity(32);
     for b in digest {
-        let _ = write!(hex, "{b:02x}");
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     hex
 }
@@ -523,7 +525,11 @@ impl Conn {
     async fn exchange(&mut self, op: &Op<'_>) -> Result<Answer, OpError> {
         match op {
             Op::Get { hash } => {
-                self.send(format!("get {hash}\r\n").as_bytes()).await?;
+                let mut msg = Vec::with_capacity(hash.len() + 6);
+                msg.extend_from_slice(b"get ");
+                msg.extend_from_slice(hash.as_bytes());
+                msg.extend_from_slice(b"\r\n");
+                self.send(&msg).await?;
                 let mut value = None;
                 loop {
                     let line = self.line().await?;
@@ -670,6 +676,39 @@ pub struct MemcacheRing {
     logger: Logger,
     /// "No more memcached servers to try" was logged; quiet until a success.
     all_failing: Cell<bool>,
+    /// The last JSON values read, with the bytes they were decoded from.
+    decoded: RefCell<Decoded>,
+}
+
+/// How many decoded values [`Decoded`] keeps.
+const DECODED_KEEP: usize = 16;
+
+/// Recently decoded JSON values by the exact bytes they came from: every
+/// request reads the same token and container info, and copying a value is
+/// cheaper than decoding (and hashing the keys of) the same text again.
+/// Only identical bytes hit, so what `get` returns is unchanged.
+#[derive(Default)]
+struct Decoded {
+    /// (memcache key, stored bytes, their value), most recent last.
+    entries: std::collections::VecDeque<(String, Vec<u8>, Rc<Value>)>,
+}
+
+impl Decoded {
+    fn lookup(&self, hash: &str, data: &[u8]) -> Option<Rc<Value>> {
+        let at = self
+            .entries
+            .iter()
+            .rposition(|(h, d, _)| h == hash && d.as_slice() == data)?;
+        Some(self.entries[at].2.clone())
+    }
+
+    fn remember(&mut self, hash: &str, data: Vec<u8>, value: Rc<Value>) {
+        self.entries.retain(|(h, _, _)| h != hash);
+        if self.entries.len() >= DECODED_KEEP {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((hash.to_owned(), data, value));
+    }
 }
 
 impl MemcacheRing {
@@ -703,6 +742,7 @@ impl MemcacheRing {
             config: config.clone(),
             logger,
             all_failing: Cell::new(false),
+            decoded: RefCell::new(Decoded::default()),
         }
     }
 
@@ -743,6 +783,14 @@ impl MemcacheRing {
 
     /// The value of `key`; `Ok(None)` on a miss (or a pickled value).
     pub async fn get(&self, key: &str) -> Result<Option<Value>, CacheError> {
+        Ok(self
+            .get_shared(key)
+            .await?
+            .map(|v| Rc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())))
+    }
+
+    /// As [`MemcacheRing::get`], shared with the decoded values kept.
+    pub async fn get_shared(&self, key: &str) -> Result<Option<Rc<Value>>, CacheError> {
         let hash = md5hash(key);
         let answer = self
             .run("get", key, &hash, &Op::Get { hash: &hash })
@@ -754,13 +802,20 @@ impl MemcacheRing {
             return Ok(None);
         }
         if flags & JSON_FLAG != 0 {
-            return serde_json::from_slice(&data).map(Some).map_err(|e| {
+            if let Some(v) = self.decoded.borrow().lookup(&hash, &data) {
+                return Ok(Some(v));
+            }
+            let value: Rc<Value> = Rc::new(serde_json::from_slice(&data).map_err(|e| {
                 CacheError(format!("memcached get {key:?}: the value is not JSON: {e}"))
-            });
+            })?);
+            self.decoded
+                .borrow_mut()
+                .remember(&hash, data, value.clone());
+            return Ok(Some(value));
         }
         // Stored unserialized (an incr counter, or by another client).
         match String::from_utf8(data) {
-            Ok(s) => Ok(Some(Value::String(s))),
+            Ok(s) => Ok(Some(Rc::new(Value::String(s)))),
             Err(_) => Err(CacheError(format!(
                 "memcached get {key:?}: the value is neither JSON nor UTF-8"
             ))),
@@ -983,6 +1038,13 @@ impl MemcacheRing {
 impl Memcache for MemcacheRing {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Value>, CacheError>> {
         Box::pin(MemcacheRing::get(self, key))
+    }
+
+    fn get_shared<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Rc<Value>>, CacheError>> {
+        Box::pin(MemcacheRing::get_shared(self, key))
     }
 
     fn set<'a>(

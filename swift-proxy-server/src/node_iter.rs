@@ -12,27 +12,30 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
 use std::rc::Rc;
 use std::time::Instant;
 
 use swift_common::http::trans_id::random_u64;
-use swift_common::ring::{Node as RingNode, Ring};
+use swift_common::ring::{Device, Node as RingNode, Ring};
 
-/// A storage node as a request sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A storage node as a request sees it: the ring's device (shared with the
+/// ring, not copied per request; its fields through `Deref`, so `node.ip`,
+/// `node.device`) and the node's position for this partition.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Node {
-    pub id: u32,
-    pub ip: String,
-    pub port: u16,
-    pub replication_ip: String,
-    pub replication_port: u16,
-    pub device: String,
-    pub region: i64,
-    pub zone: i64,
+    dev: Rc<Device>,
     /// Position among the primaries; `None` for a handoff.
     pub index: Option<usize>,
     /// Position among the handoffs; `None` for a primary.
     pub handoff_index: Option<usize>,
+}
+
+impl Deref for Node {
+    type Target = Device;
+    fn deref(&self) -> &Device {
+        &self.dev
+    }
 }
 
 impl Node {
@@ -48,7 +51,12 @@ impl Node {
 
     /// `ip:port` as the `X-*-Host` headers carry it.
     pub fn host(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        use std::fmt::Write as _;
+        let mut host = String::with_capacity(self.ip.len() + 6);
+        host.push_str(&self.ip);
+        host.push(':');
+        let _ = write!(host, "{}", self.port);
+        host
     }
 
     pub fn is_handoff(&self) -> bool {
@@ -56,18 +64,10 @@ impl Node {
     }
 
     fn from_ring(n: &RingNode) -> Node {
-        let (index, handoff_index) = (n.index(), n.handoff_index());
         Node {
-            id: n.id,
-            ip: n.ip.clone(),
-            port: n.port,
-            replication_ip: n.replication_ip.clone(),
-            replication_port: n.replication_port,
-            device: n.device.clone(),
-            region: n.region,
-            zone: n.zone,
-            index,
-            handoff_index,
+            dev: n.dev().clone(),
+            index: n.index(),
+            handoff_index: n.handoff_index(),
         }
     }
 }
@@ -109,6 +109,10 @@ impl ErrorLimiter {
 
     /// Whether `node` is skipped now.
     pub fn is_limited(&self, node: &Node) -> bool {
+        // Most of the time no node has an error: no key to make.
+        if self.stats.borrow().is_empty() {
+            return false;
+        }
         let key = node.key();
         let mut stats = self.stats.borrow_mut();
         let Some((errors, last)) = stats.get(&key).copied() else {
@@ -301,14 +305,18 @@ mod tests {
 
     fn node(i: u32, handoff: bool) -> Node {
         Node {
-            id: i,
-            ip: "127.0.0.1".into(),
-            port: 6000 + i as u16,
-            replication_ip: "127.0.0.1".into(),
-            replication_port: 6000 + i as u16,
-            device: format!("d{i}"),
-            region: 1,
-            zone: 1,
+            dev: Rc::new(Device {
+                id: i,
+                ip: "127.0.0.1".into(),
+                port: 6000 + i as u16,
+                replication_ip: "127.0.0.1".into(),
+                replication_port: 6000 + i as u16,
+                device: format!("d{i}"),
+                region: 1,
+                zone: 1,
+                weight: 1.0,
+                meta: String::new(),
+            }),
             index: (!handoff).then_some(i as usize),
             handoff_index: handoff.then_some(i as usize),
         }

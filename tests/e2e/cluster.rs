@@ -459,3 +459,85 @@ fn a_large_object_streams_through_with_bounded_memory() {
         assert!(hwm < LIMIT_KIB, "worker {w} peaked at {hwm} KiB");
     }
 }
+
+/// The local ports of `pid`'s established TCP connections to `port` (from
+/// /proc: its socket inodes, matched in the TCP tables of this network
+/// namespace, which the cluster shares; a worker's own /proc/PID/net is
+/// empty once it is not dumpable).
+fn connections_to(pid: i32, port: u16) -> std::collections::BTreeSet<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the worker's fds")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let mut ports = std::collections::BTreeSet::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port_of = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            // local, remote, state (01: established), ..., inode (field 9)
+            if f.len() > 9
+                && f[3] == "01"
+                && port_of(f[2]) == Some(port)
+                && inodes.contains(f[9])
+                && let Some(local) = port_of(f[1])
+            {
+                ports.insert(local);
+            }
+        }
+    }
+    ports
+}
+
+#[test]
+fn backend_connections_are_kept_and_reused_unless_turned_off() {
+    for keepalive in [true, false] {
+        let mut options = ClusterOptions::new(swift_tests::cluster::our_proxy());
+        if !keepalive {
+            options = options.proxy_app_option("backend_keepalive_connections", "0");
+        }
+        let cluster = Cluster::start(options);
+        let proxy = cluster.proxy_addr();
+        let (_, token) = cluster.auth("test", "tester", "testing").expect("log in");
+        let auth = [("X-Auth-Token", token.as_str())];
+        let put = |path: &str, body: &[u8]| {
+            request(proxy, "PUT", path, &auth, body)
+                .expect("PUT")
+                .status
+        };
+        assert_eq!(put("/v1/AUTH_test/keep", b""), 201);
+        assert_eq!(put("/v1/AUTH_test/keep/o", b"kept or not"), 201);
+        let get = || {
+            let r = request(proxy, "GET", "/v1/AUTH_test/keep/o", &auth, b"").expect("GET");
+            assert_eq!((r.status, r.body_str()), (200, "kept or not".into()));
+        };
+        let master = cluster.pid(Node::Proxy).expect("proxy running");
+        let workers = swift_tests::children_of(master);
+        assert_eq!(workers.len(), 1, "one worker");
+        let object_port = cluster.port(Node::Object(1));
+        get();
+        let before = connections_to(workers[0], object_port);
+        for _ in 0..20 {
+            get();
+        }
+        let after = connections_to(workers[0], object_port);
+        eprintln!(
+            "keep-alive {keepalive}: connections to the object server {before:?} then {after:?}"
+        );
+        if keepalive {
+            // The GETs went over connections that were already open.
+            assert!(!after.is_empty(), "no connection kept");
+            assert!(after.is_subset(&before), "20 GETs opened new connections");
+        } else {
+            assert!(before.is_empty() && after.is_empty());
+        }
+    }
+}

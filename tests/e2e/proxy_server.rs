@@ -375,6 +375,22 @@ fn verbose_logs_to_the_console_and_sigint_is_user_quit() {
             .filter(|r| r.status == 200))
         .is_some()
     );
+    // The master waits for events rather than spinning: its stderr pipe
+    // has no writer with -v, and a poll on it would return at once.
+    let ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", proc.pid())).expect("stat");
+        let after_comm = stat.rsplit_once(')').expect("stat format").1;
+        let f: Vec<&str> = after_comm.split_whitespace().collect();
+        // utime and stime, fields 14 and 15 of stat(5)
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let before = ticks();
+    std::thread::sleep(SEC);
+    let used = ticks() - before;
+    assert!(
+        used < 30,
+        "the idle master used {used} ticks of CPU in a second"
+    );
     proc.signal(Signal::SIGINT);
     assert!(next_matching(&|l| l == "proxy-server: User quit").is_some());
     let status = proc.wait_timeout(5 * SEC).expect("exits after SIGINT");

@@ -197,6 +197,16 @@ fn parse_int_with(s: &str, saturate: bool) -> Option<i64> {
 /// (any case), decimal digits (any Unicode `Nd`) with single `_` between
 /// digits, an optional fraction and exponent.
 pub(crate) fn parse_float(s: &str) -> Option<f64> {
+    // The common case (every timestamp): ASCII digits with at most one
+    // point, which needs none of the mapping below and which Rust reads
+    // exactly as Python does.
+    let b = s.as_bytes();
+    if b.iter().any(u8::is_ascii_digit)
+        && b.iter().all(|&c| c.is_ascii_digit() || c == b'.')
+        && b.iter().filter(|&&c| c == b'.').count() <= 1
+    {
+        return s.parse().ok();
+    }
     // Python first maps Unicode digits and spaces to ASCII.
     let mut ascii = String::with_capacity(s.len());
     for c in s.chars() {
@@ -413,8 +423,20 @@ mod tests {
         assert_eq!(parse_float("٣.٥"), Some(3.5));
         assert_eq!(parse_float("1_0e1_0"), Some(1e11));
         assert!(parse_float("nan").is_some_and(f64::is_nan));
-        for bad in ["", ".", ".e1", "1.5e", "1_.5", "0x1", "e5", "1e5_"] {
+        for bad in [
+            "", ".", "..", "1..2", "1.2.3", ".e1", "1.5e", "1_.5", "0x1", "e5", "1e5_",
+        ] {
             assert_eq!(parse_float(bad), None, "{bad:?}");
+        }
+        // The plain-digits shortcut reads what the full grammar reads.
+        for (s, want) in [
+            ("1733612345.12345", 1_733_612_345.123_45),
+            ("5.", 5.0),
+            (".5", 0.5),
+            ("007", 7.0),
+            ("0000000001.00000", 1.0),
+        ] {
+            assert_eq!(parse_float(s), Some(want), "{s:?}");
         }
     }
 

@@ -38,6 +38,10 @@ pub(crate) struct ConnIo {
 
 /// Read buffer room kept free before a read.
 const READ_CHUNK: usize = 8 * 1024;
+/// The most a body read asks for (Swift's `client_chunk_size`): large
+/// uploads come in 64 KiB pieces, not 8 KiB ones, so each piece costs one
+/// read here and one write to each object server.
+const BODY_READ_CHUNK: usize = 64 * 1024;
 
 impl ConnIo {
     pub fn new(io: Box<dyn Io>, timeout: Duration) -> ConnIo {
@@ -75,8 +79,29 @@ impl ConnIo {
 
     /// Read more bytes into `rbuf`, bounded by `timeout`; 0 means EOF.
     pub async fn fill(&mut self, timeout: Duration) -> io::Result<usize> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 2 {
-            self.rbuf.reserve(READ_CHUNK);
+        self.fill_up_to(timeout, READ_CHUNK).await
+    }
+
+    /// Drop a read buffer that a large body grew, when it holds nothing:
+    /// an idle keep-alive connection keeps only a small one.
+    pub fn shrink_idle(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 2 * READ_CHUNK {
+            self.rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+
+    /// Read more bytes into `rbuf` for a body with `remaining` bytes to
+    /// come: up to [`BODY_READ_CHUNK`] at once.
+    async fn fill_body(&mut self, timeout: Duration, remaining: u64) -> io::Result<usize> {
+        let want = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .clamp(READ_CHUNK, BODY_READ_CHUNK);
+        self.fill_up_to(timeout, want).await
+    }
+
+    async fn fill_up_to(&mut self, timeout: Duration, want: usize) -> io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
+            self.rbuf.reserve(want);
         }
         Self::bounded(
             &mut self.timer,
@@ -197,7 +222,9 @@ impl ConnShared {
                 Framing::Broken => return Err(io::Error::other("broken body")),
                 Framing::Length(0) => return Ok((None, Framing::Done)),
                 Framing::Length(remaining) | Framing::ChunkData(remaining) => {
-                    if cio.rbuf.is_empty() && cio.fill(self.client_timeout).await? == 0 {
+                    if cio.rbuf.is_empty()
+                        && cio.fill_body(self.client_timeout, remaining).await? == 0
+                    {
                         return Err(eof());
                     }
                     let n = (cio.rbuf.len() as u64).min(remaining) as usize;

@@ -36,6 +36,11 @@ impl Headers {
         Headers(Vec::with_capacity(n))
     }
 
+    /// Room for `additional` more fields without growing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     /// The first value of `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -107,6 +112,12 @@ impl Headers {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
+    /// The fields as stored: copying a static name (`Cow::Borrowed`)
+    /// allocates nothing.
+    pub fn fields(&self) -> impl Iterator<Item = (&Text, &Text)> {
+        self.0.iter().map(|(k, v)| (k, v))
     }
 
     pub fn len(&self) -> usize {
@@ -257,21 +268,49 @@ impl Request {
     /// The client's address as Swift's `get_remote_client` picks it:
     /// `X-Cluster-Client-Ip`, else the first of `X-Forwarded-For`, else the peer.
     pub fn client_ip(&self) -> String {
+        match self.forwarded_client_ip() {
+            Some(ip) => ip.to_owned(),
+            None => ip_text(self.remote_addr.ip()),
+        }
+    }
+
+    /// The client's address when a header names it ([`Request::client_ip`]
+    /// without the peer).
+    pub fn forwarded_client_ip(&self) -> Option<&str> {
         if let Some(ip) = self
             .headers
             .get("x-cluster-client-ip")
             .filter(|v| !v.is_empty())
         {
-            return ip.to_owned();
+            return Some(ip);
         }
-        if let Some(xff) = self.headers.get("x-forwarded-for") {
-            let first = xff.split(',').next().unwrap_or("").trim();
-            if !first.is_empty() {
-                return first.to_owned();
-            }
-        }
-        self.remote_addr.ip().to_string()
+        let xff = self.headers.get("x-forwarded-for")?;
+        let first = xff.split(',').next().unwrap_or("").trim();
+        (!first.is_empty()).then_some(first)
     }
+}
+
+/// `ip.to_string()`, with IPv4 (the common case, once or twice per
+/// request) written directly: `Ipv4Addr`'s `Display` goes through padding
+/// support and costs several times more.
+pub fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if octet >= 100 {
+            s.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            s.push(char::from(b'0' + octet / 10 % 10));
+        }
+        s.push(char::from(b'0' + octet % 10));
+    }
+    s
 }
 
 /// Decode `%XX` escapes, each byte taken as latin-1 (eventlet's PATH_INFO).
@@ -542,6 +581,16 @@ mod tests {
     fn client_ip_prefers_cluster_header_then_forwarded_for() {
         let mut r = Request::new("GET", "/");
         assert_eq!(r.client_ip(), "127.0.0.1");
+        for ip in [
+            "0.0.0.0",
+            "10.0.100.255",
+            "192.168.9.99",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
         r.headers.append("X-Forwarded-For", " 10.0.0.1, 10.0.0.9");
         assert_eq!(r.client_ip(), "10.0.0.1");
         r.headers.append("X-Cluster-Client-Ip", "10.0.0.2");

@@ -6,8 +6,6 @@
 //! Swift's strings are WSGI strings: each char one byte (latin-1). Callers
 //! pass the bytes they mean: `wsgi_bytes` turns a WSGI string back into them.
 
-use std::fmt::Write as _;
-
 /// The bytes a WSGI (latin-1) string stands for. Chars above U+00FF cannot
 /// occur in one; they are replaced by `?`.
 pub fn wsgi_bytes(s: &str) -> Vec<u8> {
@@ -51,14 +49,50 @@ pub fn str_to_wsgi(s: &str) -> String {
     bytes_to_wsgi(s.as_bytes())
 }
 
+/// The bytes `quote` never escapes: ASCII letters, digits and `_.-~`.
+const ALWAYS_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~');
+        i += 1;
+    }
+    table
+};
+
 /// Python's `quote(bytes, safe)`.
 pub fn quote_bytes_into(out: &mut String, bytes: &[u8], safe: &str) {
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || safe.as_bytes().contains(&b) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let safe = safe.as_bytes();
+    out.reserve(bytes.len());
+    // Runs of ASCII bytes kept as they are go in at once (every access-log
+    // field and backend path passes here).
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        // A table lookup first: most bytes are letters and digits.
+        if ALWAYS_SAFE[usize::from(b)] {
+            continue;
+        }
+        let keep = safe.contains(&b);
+        if keep && b.is_ascii() {
+            continue;
+        }
+        if let Ok(text) = std::str::from_utf8(&bytes[run..i]) {
+            out.push_str(text);
+        }
+        run = i + 1;
+        if keep {
+            // A non-ASCII byte that `safe` names: one char, as before.
             out.push(b as char);
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
+    }
+    if let Ok(text) = std::str::from_utf8(&bytes[run..]) {
+        out.push_str(text);
     }
 }
 
@@ -141,6 +175,24 @@ mod tests {
     #[test]
     fn quote_keeps_unreserved_and_safe() {
         assert_eq!(quote("/a b/☃~.-_", "/"), "/a%20b/%E2%98%83~.-_");
+        assert_eq!(quote("", "/"), "");
+        assert_eq!(quote("%%", ""), "%25%25");
+        assert_eq!(quote("ab\x7f\x00:/{}z", ":/{}"), "ab%7F%00:/{}z");
+        // Every byte, against the one-byte-at-a-time rule.
+        let all: Vec<u8> = (0..=255).collect();
+        let mut got = String::new();
+        quote_bytes_into(&mut got, &all, "/:");
+        let want: String = all
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b"_.-~/:".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        assert_eq!(got, want);
         assert_eq!(quote("a/b", ""), "a%2Fb");
         assert_eq!(wsgi_quote("\u{e2}\u{98}\u{83}", "/"), "%E2%98%83");
     }

@@ -51,6 +51,12 @@ const MAX_DISCARD: u64 = 1 << 20;
 const LAME_DUCK_IDLE: Duration = Duration::from_secs(1);
 /// Bodies up to this size are copied behind the head into one write.
 const COALESCE_LIMIT: usize = 64 * 1024;
+/// A streamed body's first piece up to this size goes out in the head's
+/// write (a small object: one write, one segment); a bigger one is
+/// written on its own rather than copied.
+const STREAM_COALESCE_LIMIT: usize = 16 * 1024;
+/// The write buffer an idle connection keeps; a bigger one is dropped.
+const WBUF_KEEP: usize = 4096;
 
 /// How long an idle keep-alive connection waits for its next request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -510,7 +516,8 @@ fn parse_head(head: &[u8], lines: usize) -> Result<Head, HeadError> {
         Ok(httparse::Status::Complete((_, parsed))) => parsed,
         _ => return Err(HeadError::Raw(RESPONSE_400)),
     };
-    let mut headers = Headers::with_capacity(parsed.len());
+    // Room for the few the proxy adds (X-Timestamp, X-Trans-Id, ...).
+    let mut headers = Headers::with_capacity(parsed.len() + 8);
     for h in parsed.iter() {
         headers.append(header_name(h.name), latin1(h.value));
     }
@@ -726,6 +733,7 @@ impl Conn {
                 return parse_head(&head, lines).map(Some);
             }
             let n = if cio.rbuf.is_empty() {
+                cio.shrink_idle();
                 let idle = self.ctx.cfg.idle_timeout();
                 if self.ctx.stopping.get() {
                     // Shutting down and idle: a client may be sending its
@@ -908,6 +916,11 @@ impl Conn {
             bytes_sent: *written.as_ref().unwrap_or(&0),
             complete: written.is_ok(),
         });
+        // A large first piece or chunk grew the buffer: an idle
+        // keep-alive connection keeps only a small one.
+        if out.capacity() > WBUF_KEEP {
+            out = Vec::with_capacity(512);
+        }
         cio.wbuf = out;
         if written.is_err() || close {
             // TLS needs its close_notify; plain TCP needs a FIN before the
@@ -946,29 +959,56 @@ impl Conn {
                 Ok(b.len() as u64)
             }
             ResponseBody::Stream(mut stream) => {
-                cio.write_all_timeout(out, timeout).await?;
+                // The head waits for the first piece and goes out with it
+                // (as eventlet sends its headers with the first chunk): a
+                // small object is one write and one segment, not two.
+                // `out` holds what is not written yet.
                 let mut sent = 0u64;
+                let mut head_pending = true;
                 loop {
                     let next = std::future::poll_fn(|cx| stream.as_mut().poll_chunk(cx)).await;
                     match next {
                         None => break,
-                        Some(Err(e)) => return Err(e),
+                        Some(Err(e)) => {
+                            // As before: the head (if still here) goes out,
+                            // then the connection is cut.
+                            if head_pending {
+                                cio.write_all_timeout(out, timeout).await?;
+                            }
+                            return Err(e);
+                        }
                         Some(Ok(piece)) if piece.is_empty() => {}
                         Some(Ok(piece)) => {
-                            if chunked {
+                            if !head_pending {
                                 out.clear();
+                            }
+                            head_pending = false;
+                            if chunked {
                                 let _ = write!(out, "{:x}\r\n", piece.len());
+                            }
+                            if piece.len() <= STREAM_COALESCE_LIMIT {
+                                out.extend_from_slice(&piece);
+                                if chunked {
+                                    out.extend_from_slice(b"\r\n");
+                                }
+                                cio.write_all_timeout(out, timeout).await?;
+                            } else {
                                 cio.write_all_timeout(out, timeout).await?;
                                 cio.write_all_timeout(&piece, timeout).await?;
-                                cio.write_all_timeout(b"\r\n", timeout).await?;
-                            } else {
-                                cio.write_all_timeout(&piece, timeout).await?;
+                                if chunked {
+                                    cio.write_all_timeout(b"\r\n", timeout).await?;
+                                }
                             }
                             sent += piece.len() as u64;
                         }
                     }
                 }
-                if chunked {
+                if head_pending {
+                    if chunked {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    cio.write_all_timeout(out, timeout).await?;
+                } else if chunked {
                     cio.write_all_timeout(b"0\r\n\r\n", timeout).await?;
                 }
                 Ok(sent)

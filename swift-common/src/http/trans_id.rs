@@ -27,9 +27,28 @@ fn seed() -> (u64, u64) {
     (a, b)
 }
 
+thread_local! {
+    // This process's pid, once asked (0: not yet); `reseed` forgets it.
+    static PID: Cell<u32> = const { Cell::new(0) };
+}
+
 /// Start a new random sequence: call in a process right after fork.
 pub fn reseed() {
     RNG.with(|cell| cell.set(seed()));
+    PID.with(|cell| cell.set(0));
+}
+
+/// The process id, asked of the kernel once per process (glibc does not
+/// cache `getpid`, and a proxy names its pid in every backend request's
+/// `User-Agent`). A forked worker must call [`reseed`] first, as the
+/// supervisor does.
+pub fn pid() -> u32 {
+    PID.with(|cell| {
+        if cell.get() == 0 {
+            cell.set(std::process::id());
+        }
+        cell.get()
+    })
 }
 
 /// 64 random bits (xorshift128+; ids need uniqueness, not secrecy).
@@ -74,6 +93,13 @@ pub fn generate_trans_id(suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pid_is_the_process_id() {
+        assert_eq!(pid(), std::process::id());
+        reseed();
+        assert_eq!(pid(), std::process::id());
+    }
 
     #[test]
     fn trans_ids_have_swifts_shape_and_differ() {

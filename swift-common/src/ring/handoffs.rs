@@ -100,11 +100,14 @@ pub struct MoreNodes {
     /// The replica row to look at next, at the walk's partition.
     row: usize,
     next_index: usize,
+    /// The partition whose walk is set up on the first `next` (most
+    /// requests never ask for a handoff); `None` once it is.
+    unstarted: Option<usize>,
 }
 
 impl MoreNodes {
     pub(crate) fn new(ring: Rc<RingData>, part: usize) -> MoreNodes {
-        let mut nodes = MoreNodes {
+        MoreNodes {
             used: HashSet::new(),
             same_regions: HashSet::new(),
             same_zones: HashSet::new(),
@@ -113,18 +116,22 @@ impl MoreNodes {
             walk: Walk::new(0, 0, 1),
             row: 0,
             next_index: 0,
+            unstarted: Some(part),
             ring,
-        };
-        for node in nodes.ring.get_part_nodes(part) {
-            nodes.choose(node.id);
         }
-        let parts = nodes.ring.partition_count();
+    }
+
+    /// The primaries' domains marked as chosen, and the walk's start.
+    fn start(&mut self, part: usize) {
+        for node in self.ring.get_part_nodes(part) {
+            self.choose(node.id);
+        }
+        let parts = self.ring.partition_count();
         let digest = Md5::digest(part.to_string().as_bytes());
-        let start = nodes.ring.part_for_hash(&digest.into());
+        let start = self.ring.part_for_hash(&digest.into());
         let inc = (parts / 65536).max(1);
-        nodes.walk = Walk::new(start, parts, inc);
-        nodes.start_pass(Pass::Regions);
-        nodes
+        self.walk = Walk::new(start, parts, inc);
+        self.start_pass(Pass::Regions);
     }
 
     /// Mark `id` and its failure domains as chosen.
@@ -182,6 +189,9 @@ impl Iterator for MoreNodes {
     type Item = Node;
 
     fn next(&mut self) -> Option<Node> {
+        if let Some(part) = self.unstarted.take() {
+            self.start(part);
+        }
         while self.pass != Pass::Done {
             let Some(part) = self.walk.at else {
                 self.start_pass(self.pass.next());

@@ -118,6 +118,8 @@ pub fn set_nonblocking(fd: &impl AsFd) -> Result<(), SysError> {
 #[derive(Debug, Default)]
 pub struct LineSplitter {
     pending: Vec<u8>,
+    /// The stream ended: every writer is gone, and none can come back.
+    eof: bool,
 }
 
 /// Longest line kept whole; longer ones are cut into pieces of this size.
@@ -141,7 +143,14 @@ impl LineSplitter {
                 Err(_) => break, // WouldBlock, or a broken pipe: nothing more now
             }
         }
+        self.eof |= eof;
         (self.take_lines(eof), eof)
+    }
+
+    /// Whether the stream has ended (not worth polling or reading again:
+    /// a pipe at EOF is always readable).
+    pub fn at_eof(&self) -> bool {
+        self.eof
     }
 
     /// Feed bytes read elsewhere; returns the complete lines.

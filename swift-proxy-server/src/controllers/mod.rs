@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use swift_common::http::client::{ClientError, Connection, ResponseHead, body_stream};
-use swift_common::http::quote::{parse_qsl, urlencode, wsgi_bytes, wsgi_quote};
+use swift_common::http::quote::{parse_qsl, urlencode, wsgi_quote};
 use swift_common::http::{Headers, Request, Response, ResponseBody};
 use swift_common::logging::Level;
 use swift_common::timestamp::Timestamp;
@@ -104,9 +104,10 @@ pub fn have_quorum(statuses: &[u16], node_count: usize) -> bool {
 /// `update_headers`: copy a backend's headers onto a response, without the
 /// ones the proxy sets itself, and with the ETag unquoted.
 pub fn update_headers(resp: &mut Response, headers: &Headers) {
-    for (k, v) in headers.iter() {
+    resp.headers.reserve(headers.len());
+    for (k, v) in headers.fields() {
         if k.eq_ignore_ascii_case("etag") {
-            resp.headers.set(k.to_owned(), v.replace('"', ""));
+            resp.headers.set(k.clone(), unquote_etag(v));
         } else if ![
             "date",
             "content-length",
@@ -118,8 +119,18 @@ pub fn update_headers(resp: &mut Response, headers: &Headers) {
         .iter()
         .any(|n| k.eq_ignore_ascii_case(n))
         {
-            resp.headers.set(k.to_owned(), v.to_owned());
+            resp.headers.set(k.clone(), v.clone());
         }
+    }
+}
+
+/// An ETag without its quotes (a copy without a scan-and-rebuild when it
+/// has none).
+fn unquote_etag(etag: &str) -> String {
+    if etag.contains('"') {
+        etag.replace('"', "")
+    } else {
+        etag.to_owned()
     }
 }
 
@@ -234,7 +245,11 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// `swift_entity_path`: `/a[/c[/o]]` (a WSGI string).
     pub fn entity_path(&self) -> String {
-        let mut p = format!("/{}", self.account);
+        let mut p = String::with_capacity(
+            3 + self.account.len() + self.container.len() + self.object.len(),
+        );
+        p.push('/');
+        p.push_str(&self.account);
         if !self.container.is_empty() {
             p.push('/');
             p.push_str(&self.container);
@@ -254,16 +269,22 @@ impl<'a> Ctx<'a> {
 
     /// Swift's `as_referer()`: `METHOD scheme://host/path?query`.
     fn referer(&self) -> String {
-        let host = self
-            .req
-            .headers
-            .get("host")
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.req.local_addr.to_string());
-        format!(
-            "{} {}://{}{}",
-            self.req.method, self.req.scheme, host, self.req.target
-        )
+        use std::fmt::Write as _;
+        // Pieces pushed into one sized buffer: `format!` grows it piecewise.
+        let r = &self.req;
+        let mut referer = String::with_capacity(64 + r.target.len());
+        referer.push_str(&r.method);
+        referer.push(' ');
+        referer.push_str(r.scheme);
+        referer.push_str("://");
+        match r.headers.get("host") {
+            Some(host) => referer.push_str(host),
+            None => {
+                let _ = write!(referer, "{}", r.local_addr);
+            }
+        }
+        referer.push_str(&r.target);
+        referer
     }
 
     /// `generate_request_headers(orig_req, additional, transfer)`.
@@ -272,23 +293,32 @@ impl<'a> Ctx<'a> {
         additional: Option<&Headers>,
         transfer: Option<&Transfer>,
     ) -> Headers {
-        let mut h = Headers::new();
-        for (k, v) in self.req.headers.iter() {
-            let l = k.to_ascii_lowercase();
-            if l.starts_with("x-backend-") || l == "x-timestamp" {
-                h.set(k.to_owned(), v.to_owned());
+        self.request_headers_from(additional.as_slice(), transfer)
+    }
+
+    /// [`Ctx::request_headers`] with the additional headers in layers, set
+    /// one layer after the other (as if merged into one first, without
+    /// copying them twice).
+    fn request_headers_from(
+        &self,
+        additional: &[&Headers],
+        transfer: Option<&Transfer>,
+    ) -> Headers {
+        let mut h = Headers::with_capacity(additional.iter().map(|a| a.len()).sum::<usize>() + 8);
+        for (k, v) in self.req.headers.fields() {
+            if starts_with_ignore_case(k, "x-backend-") || k.eq_ignore_ascii_case("x-timestamp") {
+                h.set(k.clone(), v.clone());
             }
         }
-        if let Some(add) = additional {
-            for (k, v) in add.iter() {
-                h.set(k.to_owned(), v.to_owned());
+        for add in additional {
+            for (k, v) in add.fields() {
+                h.set(k.clone(), v.clone());
             }
         }
         if let Some(t) = transfer {
             t.apply(&self.req.headers, &mut h);
         }
         h.set("X-Trans-Id", self.trans_id.clone());
-        h.set("Connection", "close");
         h.set("User-Agent", self.app.backend_user_agent());
         h.set("Referer", self.referer());
         h
@@ -355,8 +385,13 @@ impl<'a> Ctx<'a> {
 
     /// The backend URL path: `/<device>/<part><entity path>`, quoted.
     pub fn backend_path(node: &Node, part: usize, entity_path: &str) -> String {
-        let mut raw = format!("/{}/{}", node.device, part).into_bytes();
-        raw.extend(wsgi_bytes(entity_path));
+        let part = part.to_string();
+        let mut raw = Vec::with_capacity(node.device.len() + part.len() + entity_path.len() + 2);
+        raw.push(b'/');
+        raw.extend_from_slice(node.device.as_bytes());
+        raw.push(b'/');
+        raw.extend_from_slice(part.as_bytes());
+        swift_common::http::quote::push_wsgi_bytes(&mut raw, entity_path);
         let mut out = String::with_capacity(raw.len() + 8);
         swift_common::http::quote::quote_bytes_into(&mut out, &raw, "/");
         out
@@ -445,10 +480,6 @@ impl<'a> Ctx<'a> {
         }
         let node_timeout = self.app.settings.node_timeout;
         while let Some(node) = next_node(nodes) {
-            let info = format!(
-                "Trying to {method} {}",
-                wsgi_quote(&format!("/v1{entity_path}"), "/")
-            );
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, method, entity_path, query, &headers)
@@ -481,7 +512,14 @@ impl<'a> Ctx<'a> {
                         });
                     }
                 }
-                Err(e) => self.exception_occurred(&node, server_type, &info, &e),
+                Err(e) => {
+                    // The message is made only for a failure.
+                    let info = format!(
+                        "Trying to {method} {}",
+                        wsgi_quote(&format!("/v1{entity_path}"), "/")
+                    );
+                    self.exception_occurred(&node, server_type, &info, &e);
+                }
             }
         }
         None
@@ -604,7 +642,6 @@ impl<'a> Ctx<'a> {
         h.set("X-Timestamp", Timestamp::now().internal());
         h.set("X-Trans-Id", self.trans_id.clone());
         h.set("X-Openstack-Request-Id", self.trans_id.clone());
-        h.set("Connection", "close");
         for (k, v) in self.req.headers.iter() {
             if k.to_ascii_lowercase().starts_with("x-account-sysmeta-") {
                 h.set(k.to_owned(), v.to_owned());
@@ -672,11 +709,8 @@ impl<'a> Ctx<'a> {
         query: Option<&str>,
         extra: &Headers,
     ) -> Response {
-        let mut additional = self.req.headers.clone();
-        for (k, v) in extra.iter() {
-            additional.set(k.to_owned(), v.to_owned());
-        }
-        let headers = self.request_headers(Some(&additional), None);
+        // The client's headers, then `extra`, as additional headers.
+        let headers = self.request_headers_from(&[&self.req.headers, extra], None);
         let method = self.req.method.to_string();
         let newest = self
             .req
@@ -695,7 +729,6 @@ impl<'a> Ctx<'a> {
         let primaries = nodes.borrow().num_primaries;
         let mut missing_suppression = 1usize.min(primaries.saturating_sub(1));
         while let Some(node) = next_node(&nodes) {
-            let info = format!("Trying to {method} {}", self.req.raw_path());
             let attempt = async {
                 let mut conn = self
                     .connect(&node, part, &method, entity_path, query, &headers)
@@ -706,6 +739,7 @@ impl<'a> Ctx<'a> {
             let (conn, head) = match attempt.await {
                 Ok(x) => x,
                 Err(e) => {
+                    let info = format!("Trying to {method} {}", self.req.raw_path());
                     self.exception_occurred(&node, server_type, &info, &e);
                     continue;
                 }
@@ -871,7 +905,7 @@ impl<'a> Ctx<'a> {
             }
             let remaining = resume::Remaining::of(&head);
             let body = conn.into_body(&head, body_timeout);
-            let etag = head.headers.get("etag").map(|e| e.replace('"', ""));
+            let etag = head.headers.get("etag").map(unquote_etag);
             resp.body = match (server_type, remaining, etag, self.app.shared()) {
                 (ServerType::Object, Some(remaining), Some(etag), Some(app)) => {
                     ResponseBody::Stream(Box::pin(resume::stream(resume::Resume {
@@ -891,11 +925,16 @@ impl<'a> Ctx<'a> {
                 }
                 _ => ResponseBody::Stream(Box::pin(body_stream(body))),
             };
-        } else if self.req.method == "HEAD" {
-            if let Some(cl) = head.headers.get("content-length") {
-                resp.headers.set("Content-Length", cl.to_owned());
+        } else {
+            if self.req.method == "HEAD" {
+                if let Some(cl) = head.headers.get("content-length") {
+                    resp.headers.set("Content-Length", cl.to_owned());
+                }
+                resp.body = ResponseBody::Empty;
             }
-            resp.body = ResponseBody::Empty;
+            // Nothing more is read from it: kept for the next request if
+            // the answer had no body.
+            conn.finish_with(&head);
         }
         resp
     }
@@ -912,6 +951,11 @@ struct Source<'q> {
     part: usize,
     entity_path: &'q str,
     query: Option<&'q str>,
+}
+
+/// Whether `s` starts with the ASCII `prefix`, ignoring case.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// What a controller passes through from a client's write to a backend

@@ -131,9 +131,12 @@ fn backend_requests(
 ) -> Vec<Headers> {
     let app = ctx.app;
     let n_outgoing = n_outgoing.max(1);
-    let mut headers: Vec<Headers> = (0..n_outgoing)
-        .map(|_| ctx.request_headers(Some(&ctx.req.headers), None))
-        .collect();
+    // Every request starts from the same headers: made once, then copied.
+    let mut headers = vec![ctx.request_headers(Some(&ctx.req.headers), None); n_outgoing];
+    // A copy has no spare room; the container (and expirer) updates follow.
+    for h in &mut headers {
+        h.reserve(10);
+    }
     let cpart = app.part(
         &app.container_ring,
         &ctx.account,
@@ -681,18 +684,18 @@ async fn send_to_all(
     piece: &Bytes,
     timeout: std::time::Duration,
 ) {
-    let path = ctx.entity_path();
+    // Once per piece of the body: nothing here allocates but the futures;
+    // the path for the message is made only when a write fails.
     let futs: Vec<Pin<Box<dyn std::future::Future<Output = ()> + '_>>> = putters
         .iter_mut()
         .filter(|p| !p.failed && p.final_head.is_none())
         .map(|p| {
-            let path = path.clone();
             Box::pin(async move {
                 if let Err(e) = p.conn.send(piece, timeout).await {
                     p.failed = true;
                     let info = format!(
                         "Trying to write to {}",
-                        swift_common::http::quote::wsgi_quote(&path, "/")
+                        swift_common::http::quote::wsgi_quote(&ctx.entity_path(), "/")
                     );
                     ctx.exception_occurred(&p.node, ServerType::Object, &info, &e);
                 }

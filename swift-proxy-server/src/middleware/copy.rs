@@ -109,7 +109,7 @@ impl Service for ServerSideCopy {
         let Some(segs) = crate::constraints::split_path(&path_info, 4, 4, true) else {
             return self.next.call(req);
         };
-        let seg = |i: usize| segs[i].as_deref().unwrap_or("");
+        let seg = |i: usize| segs[i].unwrap_or("");
         let (ver, account, container, obj) = (seg(0), seg(1), seg(2), seg(3));
         match &*req.method {
             "PUT" => Reply::pending(self.handle_put(req)),

@@ -239,11 +239,19 @@ struct ClientRequest {
     env: Env,
     headers: Headers,
     method: String,
-    /// swob's `req.path`: the quoted path, for messages.
-    path: String,
+    /// `PATH_INFO`; [`ClientRequest::path`] quotes it for messages (only
+    /// a manifest or an error needs it).
+    path_info: String,
     /// WSGI strings.
     version: String,
     account: String,
+}
+
+impl ClientRequest {
+    /// swob's `req.path`: the quoted path, for messages.
+    fn path(&self) -> String {
+        wsgi_quote(&self.path_info, "/")
+    }
 }
 
 /// Swift's `EventletRateLimiter` with a 5 s buffer.
@@ -561,7 +569,7 @@ impl Segmented {
             };
             let msg = format!(
                 "While processing manifest {}, got {status} ({shown}) while retrieving {path}",
-                self.client.path
+                self.client.path()
             );
             if status >= 500 {
                 self.log(Level::Error, format_args!("{msg}"));
@@ -641,7 +649,7 @@ impl Segmented {
             return Err(Failure::Segment(format!(
                 "Bad response length for {} as part of {}: headers had {}, but response length was actually {}",
                 cur.path,
-                self.client.path,
+                self.client.path(),
                 cur.content_length
                     .map_or_else(|| "None".to_owned(), |l| l.to_string()),
                 cur.read
@@ -651,7 +659,9 @@ impl Segmented {
         if actual != cur.etag {
             return Err(Failure::Segment(format!(
                 "Bad MD5 checksum for {} as part of {}: headers had {}, but object MD5 was actually {actual}",
-                cur.path, self.client.path, cur.etag
+                cur.path,
+                self.client.path(),
+                cur.etag
             )));
         }
         Ok(())
@@ -665,7 +675,8 @@ impl Segmented {
         {
             return Err(Failure::Segment(format!(
                 "While processing manifest {}, max LO GET time of {}s exceeded",
-                self.client.path, self.max_get_time
+                self.client.path(),
+                self.max_get_time
             )));
         }
         if let Some(msg) = self.too_many.take() {
@@ -675,7 +686,7 @@ impl Segmented {
             None => match self.bytes_left {
                 Some(left) if left != 0 => Err(Failure::Segment(format!(
                     "Expected another {left} bytes for {}; closing connection",
-                    self.client.path
+                    self.client.path()
                 ))),
                 _ => Ok(None),
             },
@@ -689,7 +700,9 @@ impl Segmented {
                         *left -= n;
                         self.too_many = Some(format!(
                             "Too many bytes for {}; truncating in {} with {} bytes left",
-                            self.client.path, self.last_path, -*left
+                            self.client.path(),
+                            self.last_path,
+                            -*left
                         ));
                     }
                 }
@@ -723,12 +736,12 @@ impl Segmented {
             }
             Err(Failure::Unavailable) => self.finish(Some(format!(
                 "a segment of {} is unavailable",
-                self.client.path
+                self.client.path()
             ))),
             Err(Failure::Other(msg)) => {
                 self.log(
                     Level::Error,
-                    format_args!("While processing manifest {}: {msg}", self.client.path),
+                    format_args!("While processing manifest {}: {msg}", self.client.path()),
                 );
                 self.finish(Some(msg))
             }
@@ -867,9 +880,9 @@ impl Dlo {
             env: req.env.clone(),
             headers: req.headers.clone(),
             method: req.method.to_string(),
-            path: wsgi_quote(&path_info, "/"),
             version,
             account,
+            path_info,
         };
         let resp = self.next.call(req).resolve().await;
         let Some(manifest) = resp.headers.get("x-object-manifest").map(str::to_owned) else {
@@ -895,7 +908,7 @@ impl Dlo {
                 Level::Error,
                 format_args!(
                     "Error: An error occurred: X-Object-Manifest of {} is not <container>/<prefix>: {:?}",
-                    client.path,
+                    client.path(),
                     String::from_utf8_lossy(x_object_manifest)
                 ),
             );
@@ -908,7 +921,7 @@ impl Dlo {
                 Level::Error,
                 format_args!(
                     "Error: An error occurred: X-Object-Manifest of {} is not UTF-8",
-                    client.path
+                    client.path()
                 ),
             );
             return internal_error();
@@ -956,7 +969,7 @@ impl Dlo {
                     Level::Error,
                     format_args!(
                         "Error: An error occurred: IndexError for the Range of {}",
-                        client.path
+                        client.path()
                     ),
                 );
                 return internal_error();

@@ -382,10 +382,10 @@ impl Service for ListingFormats {
             // which Swift treats as the account.
             crate::constraints::split_path(&path, 2, 3, false)
                 .filter(|s| {
-                    let version = s[0].as_deref().unwrap_or("");
+                    let version = s[0].unwrap_or("");
                     self.valid_api_versions.iter().any(|v| v == version)
                 })
-                .map(|mut s| (s[1].take().unwrap_or_default(), s[2].take()))
+                .map(|s| (s[1].unwrap_or_default().to_owned(), s[2].map(str::to_owned)))
         };
         let Some((account, container)) = names else {
             return self.next.call(req);

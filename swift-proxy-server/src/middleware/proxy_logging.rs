@@ -8,9 +8,11 @@
 //! A request already logged by an earlier proxy_logging in the pipeline is
 //! not logged twice.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+use swift_common::http::message::ip_text;
 use swift_common::http::{
     BodyProgress, Caught, Panic, Reply, Request, Response, Service, call_catching,
 };
@@ -113,6 +115,13 @@ enum Segment {
 pub struct Template(Vec<Segment>);
 
 impl Template {
+    /// Whether any of `fields` appears in the template.
+    fn uses(&self, fields: &[Field]) -> bool {
+        self.0
+            .iter()
+            .any(|s| matches!(s, Segment::Field(f, _) if fields.contains(f)))
+    }
+
     /// Parse a template; errors say what is wrong, as Swift's startup check
     /// does (`Cannot interpolate log_msg_template: ...`).
     pub fn parse(text: &str) -> Result<Template, String> {
@@ -357,10 +366,22 @@ impl Inner {
             Some((d, _)) => d.to_owned(),
             None => host,
         };
-        let (account, container, object) = account_container_object(&path_info);
+        // Only templates that show them pay for splitting the path.
+        let (account, container, object) =
+            if self
+                .template
+                .uses(&[Field::Account, Field::Container, Field::Object])
+            {
+                account_container_object(&path_info)
+            } else {
+                Default::default()
+            };
+        let remote_addr = ip_text(req.remote_addr.ip());
         RequestInfo {
-            client_ip: req.client_ip(),
-            remote_addr: req.remote_addr.ip().to_string(),
+            client_ip: req
+                .forwarded_client_ip()
+                .map_or_else(|| remote_addr.clone(), str::to_owned),
+            remote_addr,
             domain,
             method: req.method.to_string(),
             path,
@@ -391,38 +412,42 @@ impl Inner {
                 }
                 Segment::Field(f, a) => (*f, *a),
             };
-            let value: String = match field {
-                Field::ClientIp => info.client_ip.clone(),
-                Field::RemoteAddr => info.remote_addr.clone(),
-                Field::Domain => info.domain.clone(),
-                Field::Path => info.path.clone(),
-                Field::Referer => info.referer.clone(),
-                Field::UserAgent => info.user_agent.clone(),
-                Field::Headers => info.headers.clone(),
-                Field::ClientEtag => info.client_etag.clone(),
-                Field::Account => info.account.clone(),
-                Field::Container => info.container.clone(),
-                Field::Object => info.object.clone(),
-                Field::AccessUserId => String::new(),
-                Field::EndTime => format_time(out.end, attr),
-                Field::StartTime => format_time(out.start, attr),
-                Field::Method => info.method.clone(),
-                Field::Protocol => info.protocol.to_owned(),
-                Field::StatusInt => num(u64::from(out.status_int)),
-                Field::WireStatusInt => num(u64::from(out.wire_status_int)),
-                Field::AuthToken => info.auth_token.clone(),
-                Field::BytesRecvd => num(out.bytes_recvd),
-                Field::BytesSent => num(out.bytes_sent),
-                Field::TransactionId => info.transaction_id.clone(),
-                Field::RequestTime => format!("{:.4}", out.end - out.start),
-                Field::Source => info.source.clone(),
-                Field::LogInfo => info.log_info.clone(),
-                Field::PolicyIndex => info.policy_index.clone(),
-                Field::Ttfb => String::new(),
-                Field::Pid => std::process::id().to_string(),
+            // Borrowed where the value is already text: one line per request.
+            let value: Cow<'_, str> = match field {
+                Field::ClientIp => Cow::Borrowed(&info.client_ip),
+                Field::RemoteAddr => Cow::Borrowed(&info.remote_addr),
+                Field::Domain => Cow::Borrowed(&info.domain),
+                Field::Path => Cow::Borrowed(&info.path),
+                Field::Referer => Cow::Borrowed(&info.referer),
+                Field::UserAgent => Cow::Borrowed(&info.user_agent),
+                Field::Headers => Cow::Borrowed(&info.headers),
+                Field::ClientEtag => Cow::Borrowed(&info.client_etag),
+                Field::Account => Cow::Borrowed(&info.account),
+                Field::Container => Cow::Borrowed(&info.container),
+                Field::Object => Cow::Borrowed(&info.object),
+                Field::AccessUserId => Cow::Borrowed(""),
+                Field::EndTime => Cow::Owned(format_time(out.end, attr)),
+                Field::StartTime => Cow::Owned(format_time(out.start, attr)),
+                Field::Method => Cow::Borrowed(&info.method),
+                Field::Protocol => Cow::Borrowed(info.protocol),
+                Field::StatusInt => Cow::Owned(num(u64::from(out.status_int))),
+                Field::WireStatusInt => Cow::Owned(num(u64::from(out.wire_status_int))),
+                Field::AuthToken => Cow::Borrowed(&info.auth_token),
+                Field::BytesRecvd => Cow::Owned(num(out.bytes_recvd)),
+                Field::BytesSent => Cow::Owned(num(out.bytes_sent)),
+                Field::TransactionId => Cow::Borrowed(&info.transaction_id),
+                Field::RequestTime => Cow::Owned(fixed(out.end - out.start, 4)),
+                Field::Source => Cow::Borrowed(&info.source),
+                Field::LogInfo => Cow::Borrowed(&info.log_info),
+                Field::PolicyIndex => Cow::Borrowed(&info.policy_index),
+                Field::Ttfb => Cow::Borrowed(""),
+                Field::Pid => Cow::Owned(swift_common::http::trans_id::pid().to_string()),
             };
             if value.is_empty() {
                 line.push('-');
+            } else if field.is_numeric() {
+                // Digits, `.`, `-`, letters of a time: quoting keeps them.
+                line.push_str(&value);
             } else {
                 quote(&mut line, &value, ":/{}");
             }
@@ -431,10 +456,90 @@ impl Inner {
     }
 }
 
+impl Field {
+    /// Fields whose text is only what `quote` keeps as it is (numbers and
+    /// times), so they go into the line without the quoting pass.
+    fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            Field::StatusInt
+                | Field::WireStatusInt
+                | Field::BytesRecvd
+                | Field::BytesSent
+                | Field::RequestTime
+                | Field::StartTime
+                | Field::EndTime
+                | Field::Pid
+        )
+    }
+}
+
+/// `format!("{v:.prec$}")` (Python's `%.<prec>f`: the exact binary value
+/// rounded half to even) for `prec` up to 9. A time is a binary fraction
+/// `mantissa / 2^shift`, so integer arithmetic rounds it exactly, at a
+/// fraction of the cost of the general formatter (which for nine digits
+/// of an epoch time often falls back to its slow bignum path).
+fn fixed(v: f64, prec: u32) -> String {
+    let bits = v.to_bits();
+    let biased_exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    // v = mantissa * 2^-shift (subnormals have no implicit bit).
+    let (mantissa, shift) = if biased_exp == 0 {
+        (frac, 1074)
+    } else {
+        (frac | (1u64 << 52), 1075 - biased_exp)
+    };
+    // Negative, non-finite, whole numbers past 2^53 and precisions whose
+    // scale could overflow: the general formatter.
+    if v.is_sign_negative() || !v.is_finite() || shift <= 0 || prec > 9 {
+        return format!("{v:.*}", prec as usize);
+    }
+    let scale = 10u64.pow(prec);
+    let scaled = if shift >= 128 {
+        // Below 2^-75: rounds to zero at nine digits or fewer (no tie).
+        0
+    } else {
+        // mantissa < 2^53 and scale < 2^30: the product fits in u128.
+        let num = u128::from(mantissa) * u128::from(scale);
+        let q = num >> shift;
+        let rem = num & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    // Both parts fit in u64 (the value is below 2^53), whose formatting is
+    // much cheaper than u128's.
+    let (Ok(int), Ok(fraction)) = (
+        u64::try_from(scaled / u128::from(scale)),
+        u64::try_from(scaled % u128::from(scale)),
+    ) else {
+        return format!("{v:.*}", prec as usize);
+    };
+    let mut s = String::with_capacity(32);
+    swift_common::timestamp::push_zero_padded(&mut s, int, 1);
+    if prec > 0 {
+        s.push('.');
+        swift_common::timestamp::push_zero_padded(&mut s, fraction, prec as usize);
+    }
+    s
+}
+
 /// Swift's `StrFormatTime`: `%.9f` by default, or one of its attributes.
 fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
-    let full = format!("{t:.9}");
-    let frac = full.split_once('.').map_or("", |(_, f)| f);
+    // `%.9f` costs a few thousand instructions: only for what uses it.
+    let full = || fixed(t, 9);
+    let frac = |n: usize| {
+        let full = full();
+        let f = full.split_once('.').map_or("", |(_, f)| f);
+        f.get(..n).unwrap_or("").to_owned()
+    };
+    if matches!(attr, Some(TimeAttr::Datetime)) {
+        let secs = t.floor();
+        return Utc::from_unix(secs as i64, ((t - secs) * 1e6) as u32).access_log_datetime();
+    }
     let secs = t.floor();
     let u = Utc::from_unix(secs as i64, ((t - secs) * 1e6) as u32);
     const DAYS: [&str; 7] = [
@@ -463,16 +568,16 @@ fn format_time(t: f64, attr: Option<TimeAttr>) -> String {
     let month = MONTHS[(u.month as usize + 11) % 12];
     let day = DAYS[u.weekday as usize % 7];
     match attr {
-        None => full,
+        None => full(),
         Some(TimeAttr::Datetime) => u.access_log_datetime(),
         Some(TimeAttr::Iso8601) => format!(
             "{}-{:02}-{:02}T{:02}:{:02}:{:02}",
             u.year, u.month, u.day, u.hour, u.minute, u.second
         ),
         Some(TimeAttr::Seconds) => format!("{}", secs as i64),
-        Some(TimeAttr::Millis) => frac.get(..3).unwrap_or("").to_owned(),
-        Some(TimeAttr::Micros) => frac.get(..6).unwrap_or("").to_owned(),
-        Some(TimeAttr::Nanos) => frac.to_owned(),
+        Some(TimeAttr::Millis) => frac(3),
+        Some(TimeAttr::Micros) => frac(6),
+        Some(TimeAttr::Nanos) => frac(9),
         Some(TimeAttr::Directive(d)) => match d {
             'a' => day[..3].to_owned(),
             'A' => day.to_owned(),
@@ -628,6 +733,83 @@ mod tests {
              abcdefghijklmnop... - 608 - txb8f0eaff5bc84ac9a1684-006b068aa0 - 0.0005 - - \
              1795590816.853165388 1795590816.853701591 - -"
         );
+    }
+
+    #[test]
+    fn fixed_matches_the_general_formatter() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1e-300,
+            5e-324,
+            0.0009765625,
+            0.125,
+            2.5,
+            1_700_000_000.0 + 1.0 / 1024.0,
+            1_795_590_816.853_165_4,
+            2f64.powi(53) + 2.0,
+            1e20,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        // Epoch times, small durations and ties of every kind, pseudo-random.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(1.7e9 + (x % 200_000_000) as f64 / 1024.0 / 7.0);
+            values.push((x % 1_000_000) as f64 / 1e6);
+            values.push(f64::from_bits(x >> 2));
+            values.push((x % 4096) as f64 / 4096.0);
+        }
+        for v in values {
+            for prec in [0, 1, 4, 9] {
+                assert_eq!(
+                    fixed(v, prec),
+                    format!("{v:.*}", prec as usize),
+                    "{v:e} {prec}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn numeric_fields_need_no_quoting() {
+        let mut attrs = vec![
+            None,
+            Some(TimeAttr::Datetime),
+            Some(TimeAttr::Iso8601),
+            Some(TimeAttr::Seconds),
+            Some(TimeAttr::Millis),
+            Some(TimeAttr::Micros),
+            Some(TimeAttr::Nanos),
+        ];
+        attrs.extend(
+            "aAbBdHImMpSwyYZ"
+                .chars()
+                .map(|c| Some(TimeAttr::Directive(c))),
+        );
+        for t in [
+            0.0,
+            1.5,
+            1_795_590_816.853_165_4,
+            -1.25,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            for attr in &attrs {
+                let v = format_time(t, *attr);
+                let mut quoted = String::new();
+                quote(&mut quoted, &v, ":/{}");
+                assert_eq!(quoted, v, "{t} {attr:?}");
+            }
+            let v = fixed(t, 4);
+            let mut quoted = String::new();
+            quote(&mut quoted, &v, ":/{}");
+            assert_eq!(quoted, v);
+        }
     }
 
     #[test]

@@ -80,12 +80,9 @@ pub(crate) async fn authorize(inner: Rc<Inner>, mut req: AuthRequest) -> AuthOut
     let Some(segs) = split_path(&req.path_info, 1, 4, true) else {
         return AuthOutcome::denied(swob::status(404));
     };
-    let truthy = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    let truthy = |s: &Option<&str>| s.is_some_and(|s| !s.is_empty());
     let (container, obj) = (truthy(&segs[2]), truthy(&segs[3]));
-    let account = match segs[1]
-        .as_deref()
-        .filter(|a| inner.account_prefix(a).is_some())
-    {
+    let account = match segs[1].filter(|a| inner.account_prefix(a).is_some()) {
         Some(a) => a.to_owned(),
         None => {
             inner.log(
@@ -93,7 +90,7 @@ pub(crate) async fn authorize(inner: Rc<Inner>, mut req: AuthRequest) -> AuthOut
                 &req.env,
                 format_args!(
                     "Account name: {} doesn't start with reseller_prefix(s): {}.",
-                    segs[1].as_deref().unwrap_or("None"),
+                    segs[1].unwrap_or("None"),
                     inner.cfg.reseller_prefixes.join(",")
                 ),
             );

@@ -138,7 +138,6 @@ impl Inner {
     fn is_definitive_auth(&self, path: &str) -> bool {
         match split_path(path, 1, 3, true) {
             Some(segs) => segs[1]
-                .as_deref()
                 // Swift's bool(prefix): the empty prefix is never definitive.
                 .and_then(|a| self.account_prefix(a))
                 .is_some_and(|p| !p.is_empty()),
@@ -228,8 +227,8 @@ impl Inner {
     ) -> Result<Option<String>, MemcacheRequired> {
         let mc = cache(env).ok_or(MemcacheRequired)?;
         let p = &self.cfg.reseller_prefix;
-        let key = format!("{p}/token/{p}tk{token}");
-        let value = match mc.get(&key).await {
+        let key = [p.as_str(), "/token/", p, "tk", token].concat();
+        let value = match mc.get_shared(&key).await {
             Ok(v) => v,
             Err(e) => {
                 *failed = Some(e);
@@ -302,7 +301,7 @@ impl Inner {
                     None if !prefix.is_empty() => {
                         // We are the definitive auth for this token: deny now.
                         let realm = match split_path(&path_info, 2, 3, true) {
-                            Some(segs) => segs[1].clone().unwrap_or_default(),
+                            Some(segs) => segs[1].unwrap_or_default().to_owned(),
                             None => "unknown".into(),
                         };
                         let mut resp = swob::status(401);

@@ -1414,10 +1414,8 @@ fn definitive_auth_and_account_prefixes() {
 
 #[test]
 fn split_path_as_swift() {
-    let s = |p: &str, min, max, rest| split_path(p, min, max, rest);
-    let v = |x: &[Option<&str>]| -> Vec<Option<String>> {
-        x.iter().map(|o| o.map(str::to_owned)).collect()
-    };
+    let s = |p: &'static str, min, max, rest| split_path(p, min, max, rest);
+    let v = |x: &[Option<&'static str>]| x.to_vec();
     assert_eq!(s("/a", 1, 1, false), Some(v(&[Some("a")])));
     assert_eq!(s("/a", 1, 2, false), Some(v(&[Some("a"), None])));
     assert_eq!(s("/a/c", 1, 2, false), Some(v(&[Some("a"), Some("c")])));

@@ -75,7 +75,7 @@ pub(crate) async fn handle(inner: Rc<Inner>, req: Request) -> Response {
     let Some(segs) = split_path(path, 1, 4, true) else {
         return swob::status(404);
     };
-    if !matches!(segs[0].as_deref(), Some("v1" | "v1.0" | "auth")) {
+    if !matches!(segs[0], Some("v1" | "v1.0" | "auth")) {
         return swob::status(400);
     }
     get_token(&inner, &req, path).await
@@ -86,38 +86,37 @@ async fn get_token(inner: &Inner, req: &Request, path: &str) -> Response {
     let Some(segs) = split_path(path, 1, 3, true) else {
         return swob::status(404);
     };
-    let (account, user, key) =
-        if segs[0].as_deref() == Some("v1") && segs[2].as_deref() == Some("auth") {
-            let account = segs[1].clone().unwrap_or_default();
-            let user = match req.headers.get("x-storage-user").filter(|u| !u.is_empty()) {
-                Some(u) => u.to_owned(),
-                None => {
-                    let Some((account2, user)) = req
-                        .headers
-                        .get("x-auth-user")
-                        .and_then(|u| u.split_once(':'))
-                    else {
-                        return denied(&account);
-                    };
-                    if wsgi_to_str(&account).as_deref() != Some(account2) {
-                        return denied(&account);
-                    }
-                    user.to_owned()
+    let (account, user, key) = if segs[0] == Some("v1") && segs[2] == Some("auth") {
+        let account = segs[1].unwrap_or_default().to_owned();
+        let user = match req.headers.get("x-storage-user").filter(|u| !u.is_empty()) {
+            Some(u) => u.to_owned(),
+            None => {
+                let Some((account2, user)) = req
+                    .headers
+                    .get("x-auth-user")
+                    .and_then(|u| u.split_once(':'))
+                else {
+                    return denied(&account);
+                };
+                if wsgi_to_str(&account).as_deref() != Some(account2) {
+                    return denied(&account);
                 }
-            };
-            let key = either(req, "x-storage-pass", "x-auth-key").map(str::to_owned);
-            (account, user, key)
-        } else if matches!(segs[0].as_deref(), Some("auth" | "v1.0")) {
-            let Some((account, user)) =
-                either(req, "x-auth-user", "x-storage-user").and_then(|u| u.split_once(':'))
-            else {
-                return denied("unknown");
-            };
-            let key = either(req, "x-auth-key", "x-storage-pass").map(str::to_owned);
-            (account.to_owned(), user.to_owned(), key)
-        } else {
-            return swob::status(400);
+                user.to_owned()
+            }
         };
+        let key = either(req, "x-storage-pass", "x-auth-key").map(str::to_owned);
+        (account, user, key)
+    } else if matches!(segs[0], Some("auth" | "v1.0")) {
+        let Some((account, user)) =
+            either(req, "x-auth-user", "x-storage-user").and_then(|u| u.split_once(':'))
+        else {
+            return denied("unknown");
+        };
+        let key = either(req, "x-auth-key", "x-storage-pass").map(str::to_owned);
+        (account.to_owned(), user.to_owned(), key)
+    } else {
+        return swob::status(400);
+    };
     let realm = if account.is_empty() {
         "unknown"
     } else {

@@ -1,22 +1,37 @@
 //! The HTTP/1.1 client a Swift server uses to talk to another one (Swift's
-//! `bufferedhttp`): one connection per request, request head and body
-//! written by the caller, `Expect: 100-continue` handled, the response head
-//! read with a timeout, and the response body streamed with a timeout on
-//! every read. Never buffers a whole body.
+//! `bufferedhttp`): request head and body written by the caller,
+//! `Expect: 100-continue` handled, the response head read with a timeout,
+//! and the response body streamed with a timeout on every read. Never
+//! buffers a whole body.
+//!
+//! Swift opens a new connection for every backend request. Given a [`Pool`],
+//! a connection whose exchange ended cleanly is kept open for the next
+//! request to the same backend instead (HTTP/1.1 keep-alive, which Swift's
+//! storage servers speak): no connect and no close per request. An idle
+//! connection the backend closed in the meantime is replaced by a new one
+//! before anything of the request was answered or any body byte sent, so
+//! the caller never sees the difference. Without a pool, every request says
+//! `Connection: close`, as Swift's proxy does.
 //!
 //! Header names and values are WSGI strings (latin-1), as everywhere in
 //! the pipeline. What to send and how long to wait is the caller's
 //! business: this module only frames bytes and bounds every wait it makes.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::message::Headers;
+use std::borrow::Cow;
+
+use super::message::{Headers, Text};
 use super::quote::{bytes_to_wsgi, push_wsgi_bytes};
+
+mod pool;
+pub use pool::Pool;
 
 /// Why a backend exchange failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +106,25 @@ pub struct Connection {
     chunked: bool,
     /// The request method (a HEAD response has no body).
     method_head: bool,
+    /// Where the connection goes when its exchange ends cleanly.
+    pool: Option<Arc<Pool>>,
+    /// Request body bytes still to send (`Content-Length`), or whether the
+    /// last chunk is still to send (chunked).
+    body_left: u64,
+    /// The final response allows keeping the connection (HTTP/1.1, no
+    /// `Connection: close`).
+    keep_alive: bool,
+    /// Set while the connection came from the pool and nothing has been
+    /// answered or sent past the head: how to start over on a new one.
+    retry: Option<Retry>,
+}
+
+/// What it takes to send a request head again on a new connection.
+struct Retry {
+    ip: String,
+    port: u16,
+    head: Vec<u8>,
+    conn_timeout: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -104,9 +138,9 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Connect to `ip:port` and send the request head (Swift's
     /// `http_connect_raw` under `conn_timeout`): `path` already quoted, with
-    /// its query. `Host` is added unless `headers` has one. The body (if
-    /// any) is framed by the caller's `Content-Length` or
-    /// `Transfer-Encoding: chunked`.
+    /// its query. `Host` is added unless `headers` has one, and
+    /// `Connection: close` in place of any `Connection` in `headers`. The body (if any) is framed by the caller's
+    /// `Content-Length` or `Transfer-Encoding: chunked`.
     pub async fn open(
         ip: &str,
         port: u16,
@@ -115,20 +149,22 @@ impl Connection {
         headers: &Headers,
         conn_timeout: Duration,
     ) -> Result<Connection, ClientError> {
+        Connection::open_with(None, ip, port, method, path, headers, conn_timeout).await
+    }
+
+    /// [`Connection::open`], on an idle connection from `pool` when it has
+    /// one to this backend; the connection goes back there when the whole
+    /// exchange has been read.
+    pub async fn open_with(
+        pool: Option<&Arc<Pool>>,
+        ip: &str,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &Headers,
+        conn_timeout: Duration,
+    ) -> Result<Connection, ClientError> {
         let addr = host_port(ip, port);
-        let connect = async {
-            let stream = match ip.parse::<std::net::IpAddr>() {
-                Ok(a) => TcpStream::connect((a, port)).await,
-                Err(_) => TcpStream::connect((ip, port)).await,
-            };
-            let stream = stream.map_err(|source| ClientError::Connect {
-                addr: addr.clone(),
-                source,
-            })?;
-            // Small writes (heads, the last chunk) must not wait for acks.
-            let _ = stream.set_nodelay(true);
-            Ok::<_, ClientError>(stream)
-        };
         let mut head = Vec::with_capacity(512);
         head.extend_from_slice(method.as_bytes());
         head.push(b' ');
@@ -140,39 +176,67 @@ impl Connection {
             head.extend_from_slice(b"\r\n");
         }
         for (k, v) in headers.iter() {
+            // Hop-by-hop: whether the connection persists is this module's
+            // business (a client's `Connection: close`, passed on with the
+            // rest of its headers, must not close a pooled connection).
+            if k.eq_ignore_ascii_case("connection") {
+                continue;
+            }
             push_wsgi_bytes(&mut head, k);
             head.extend_from_slice(b": ");
             push_wsgi_bytes(&mut head, v);
             head.extend_from_slice(b"\r\n");
         }
+        if pool.is_none() {
+            head.extend_from_slice(b"Connection: close\r\n");
+        }
         head.extend_from_slice(b"\r\n");
         let chunked = headers
             .get("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let work = async {
-            let mut stream = connect.await?;
-            stream
-                .write_all(&head)
-                .await
-                .map_err(|source| ClientError::Io {
-                    addr: addr.clone(),
-                    what: "sending the request to",
-                    source,
-                })?;
-            Ok::<_, ClientError>(stream)
+        let body_left = if chunked {
+            1
+        } else {
+            headers
+                .get("content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
         };
-        let stream = tokio::time::timeout(conn_timeout, work)
-            .await
-            .map_err(|_| ClientError::ConnectTimeout {
-                addr: addr.clone(),
-                timeout: conn_timeout,
-            })??;
+        // An idle connection first; one the backend closed meanwhile fails
+        // the write (or the first read, see `read_head`), and a new one
+        // takes its place.
+        let mut reused = None;
+        if let Some(mut stream) = pool.and_then(|p| p.take(&addr)) {
+            let sent = tokio::time::timeout(conn_timeout, stream.write_all(&head)).await;
+            if matches!(sent, Ok(Ok(()))) {
+                reused = Some(stream);
+            }
+        }
+        let (stream, retry) = match reused {
+            Some(stream) => (
+                stream,
+                Some(Retry {
+                    ip: ip.to_owned(),
+                    port,
+                    head,
+                    conn_timeout,
+                }),
+            ),
+            None => (
+                connect_and_send(ip, port, &addr, &head, conn_timeout).await?,
+                None,
+            ),
+        };
         Ok(Connection {
             stream,
             rbuf: BytesMut::with_capacity(4096),
             addr,
             chunked,
             method_head: method.eq_ignore_ascii_case("HEAD"),
+            pool: pool.cloned(),
+            body_left,
+            keep_alive: false,
+            retry,
         })
     }
 
@@ -184,38 +248,60 @@ impl Connection {
     /// Read a response head within `timeout`. A `100 Continue` is returned
     /// like any other head; call again for the final one.
     pub async fn read_head(&mut self, timeout: Duration) -> Result<ResponseHead, ClientError> {
-        let addr = self.addr.clone();
-        tokio::time::timeout(timeout, self.read_head_inner())
-            .await
-            .map_err(|_| ClientError::Timeout {
-                addr,
+        match tokio::time::timeout(timeout, self.read_head_inner()).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout {
+                addr: self.addr.clone(),
                 what: "response",
                 timeout,
-            })?
+            }),
+        }
     }
 
     async fn read_head_inner(&mut self) -> Result<ResponseHead, ClientError> {
         loop {
             if let Some(end) = find_head_end(&self.rbuf) {
                 let raw = self.rbuf.split_to(end);
-                return parse_head(&raw).map_err(|message| ClientError::Protocol {
+                let (head, http11) = parse_head(&raw).map_err(|message| ClientError::Protocol {
                     addr: self.addr.clone(),
                     message,
-                });
+                })?;
+                if head.status >= 200 {
+                    self.keep_alive = http11
+                        && !head
+                            .headers
+                            .get_all("connection")
+                            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+                }
+                return Ok(head);
             }
             if self.rbuf.len() > MAX_HEAD {
                 return Err(self.protocol("response head too long"));
             }
             self.rbuf.reserve(4096);
-            let n = self
-                .stream
-                .read_buf(&mut self.rbuf)
-                .await
-                .map_err(|source| ClientError::Io {
-                    addr: self.addr.clone(),
-                    what: "reading the response from",
-                    source,
-                })?;
+            let read = self.stream.read_buf(&mut self.rbuf).await;
+            if matches!(read, Ok(0) | Err(_))
+                && self.rbuf.is_empty()
+                && let Some(retry) = self.retry.take()
+            {
+                // An idle connection the backend had closed: the request
+                // never reached it. Start over on a new connection.
+                self.stream = connect_and_send(
+                    &retry.ip,
+                    retry.port,
+                    &self.addr,
+                    &retry.head,
+                    retry.conn_timeout,
+                )
+                .await?;
+                continue;
+            }
+            self.retry = None;
+            let n = read.map_err(|source| ClientError::Io {
+                addr: self.addr.clone(),
+                what: "reading the response from",
+                source,
+            })?;
             if n == 0 {
                 return Err(self.protocol(if self.rbuf.is_empty() {
                     "connection closed before a response"
@@ -239,20 +325,24 @@ impl Connection {
         if data.is_empty() {
             return Ok(());
         }
-        let addr = self.addr.clone();
+        // Body bytes on the wire: a request cannot simply be sent again.
+        self.retry = None;
+        if !self.chunked {
+            self.body_left = self.body_left.saturating_sub(data.len() as u64);
+        }
+        let addr = &self.addr;
         let chunked = self.chunked;
         let stream = &mut self.stream;
         let work = async {
             if chunked {
+                // The chunk's size line, data and CRLF in one write, not three.
                 let size = format!("{:x}\r\n", data.len());
-                stream.write_all(size.as_bytes()).await?;
-                stream.write_all(data).await?;
-                stream.write_all(b"\r\n").await
+                write_all_vectored(stream, &[size.as_bytes(), data, b"\r\n"]).await
             } else {
                 stream.write_all(data).await
             }
         };
-        bounded_io(&addr, "sending the body to", timeout, work).await
+        bounded_io(addr, "sending the body to", timeout, work).await
     }
 
     /// End the request body (the last chunk of a chunked body).
@@ -260,19 +350,22 @@ impl Connection {
         if !self.chunked {
             return Ok(());
         }
-        let addr = self.addr.clone();
+        self.retry = None;
+        let addr = &self.addr;
         let stream = &mut self.stream;
         bounded_io(
-            &addr,
+            addr,
             "ending the body to",
             timeout,
             stream.write_all(b"0\r\n\r\n"),
         )
-        .await
+        .await?;
+        self.body_left = 0;
+        Ok(())
     }
 
     /// The response body that follows `head`, read with `timeout` per read.
-    pub fn into_body(self, head: &ResponseHead, timeout: Duration) -> ResponseBody {
+    pub fn into_body(mut self, head: &ResponseHead, timeout: Duration) -> ResponseBody {
         let framing =
             if self.method_head || head.status < 200 || head.status == 204 || head.status == 304 {
                 Framing::Done
@@ -291,12 +384,93 @@ impl Connection {
             } else {
                 Framing::Close
             };
+        if framing == Framing::Close {
+            // Its end is the connection's.
+            self.keep_alive = false;
+        }
+        if framing == Framing::Done {
+            self.release();
+            return ResponseBody::empty();
+        }
         ResponseBody {
             conn: Some(self),
             framing,
             timeout,
         }
     }
+
+    /// End the exchange after the final response `head` when nothing more
+    /// of it will be read: the connection goes back to the pool if the
+    /// response has no body, and is closed otherwise.
+    pub fn finish_with(self, head: &ResponseHead) {
+        drop(self.into_body(head, Duration::ZERO));
+    }
+
+    /// Back to the pool if the exchange is complete (the whole request
+    /// sent, the whole response read and nothing more) and both ends keep
+    /// the connection; closed otherwise.
+    fn release(self) {
+        if let Some(pool) = &self.pool
+            && self.keep_alive
+            && self.body_left == 0
+            && self.rbuf.is_empty()
+        {
+            pool.put(&self.addr, self.stream);
+        }
+    }
+}
+
+/// Connect to `ip:port` and write `head`, all within `conn_timeout`.
+async fn connect_and_send(
+    ip: &str,
+    port: u16,
+    addr: &str,
+    head: &[u8],
+    conn_timeout: Duration,
+) -> Result<TcpStream, ClientError> {
+    let work = async {
+        let stream = match ip.parse::<std::net::IpAddr>() {
+            Ok(a) => TcpStream::connect((a, port)).await,
+            Err(_) => TcpStream::connect((ip, port)).await,
+        };
+        let mut stream = stream.map_err(|source| ClientError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+        // Small writes (heads, the last chunk) must not wait for acks.
+        let _ = stream.set_nodelay(true);
+        stream
+            .write_all(head)
+            .await
+            .map_err(|source| ClientError::Io {
+                addr: addr.to_owned(),
+                what: "sending the request to",
+                source,
+            })?;
+        Ok::<_, ClientError>(stream)
+    };
+    tokio::time::timeout(conn_timeout, work)
+        .await
+        .map_err(|_| ClientError::ConnectTimeout {
+            addr: addr.to_owned(),
+            timeout: conn_timeout,
+        })?
+}
+
+/// Write every byte of `parts`, in order, with as few writes as the socket
+/// allows.
+async fn write_all_vectored(stream: &mut TcpStream, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    io::IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        let n = stream.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 async fn bounded_io(
@@ -324,7 +498,8 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     memchr::memmem::find(buf, b"\r\n\r\n").map(|i| i + 4)
 }
 
-fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
+/// The head, and whether it is HTTP/1.1 (whose connections persist).
+fn parse_head(raw: &[u8]) -> Result<(ResponseHead, bool), String> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
     match resp.parse(raw) {
@@ -336,13 +511,45 @@ fn parse_head(raw: &[u8]) -> Result<ResponseHead, String> {
     let reason = resp.reason.unwrap_or("").to_owned();
     let mut headers = Headers::with_capacity(resp.headers.len());
     for h in resp.headers.iter() {
-        headers.append(h.name.to_owned(), bytes_to_wsgi(h.value));
+        headers.append(response_name(h.name), bytes_to_wsgi(h.value));
     }
-    Ok(ResponseHead {
-        status,
-        reason,
-        headers,
-    })
+    Ok((
+        ResponseHead {
+            status,
+            reason,
+            headers,
+        },
+        resp.version == Some(1),
+    ))
+}
+
+/// A response header's name as text: the names Swift's storage servers send
+/// with every answer, spelled as they spell them, without allocating.
+fn response_name(name: &str) -> Text {
+    const COMMON: &[&str] = &[
+        "Content-Type",
+        "Content-Length",
+        "Etag",
+        "Last-Modified",
+        "X-Timestamp",
+        "X-Backend-Timestamp",
+        "X-Backend-Data-Timestamp",
+        "X-Backend-Durable-Timestamp",
+        "X-Backend-Storage-Policy-Index",
+        "X-Put-Timestamp",
+        "X-Object-Meta-Mtime",
+        "Accept-Ranges",
+        "Content-Range",
+        "Date",
+        "Connection",
+        "Transfer-Encoding",
+        "X-Trans-Id",
+        "X-Openstack-Request-Id",
+    ];
+    match COMMON.iter().find(|c| **c == name) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(name.to_owned()),
+    }
 }
 
 /// How the rest of a response body is framed.
@@ -399,9 +606,18 @@ impl ResponseBody {
                 timeout,
             }),
         };
-        if !matches!(r, Ok(Some(_))) {
-            self.framing = Framing::Done;
-            self.conn = None;
+        match &r {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.framing = Framing::Done;
+                if let Some(conn) = self.conn.take() {
+                    conn.release();
+                }
+            }
+            Err(_) => {
+                self.framing = Framing::Done;
+                self.conn = None;
+            }
         }
         r
     }
@@ -585,157 +801,4 @@ pub fn body_stream(body: ResponseBody) -> super::stream::Unfold<ResponseBody> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::net::TcpListener;
-
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        tokio::task::LocalSet::new().block_on(&rt, f)
-    }
-
-    /// A server that reads one request head and answers `reply`.
-    async fn one_shot(reply: &'static [u8]) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        let h = tokio::task::spawn_local(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while find_head_end(&got).is_none() {
-                let n = s.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            s.write_all(reply).await.unwrap();
-            got
-        });
-        (port, h)
-    }
-
-    #[test]
-    fn get_with_chunked_response_and_latin1_headers() {
-        run(async {
-            let (port, srv) = one_shot(
-                b"HTTP/1.1 200 OK\r\nX-Object-Meta-A: \xe9t\xe9\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n",
-            )
-            .await;
-            let mut h = Headers::new();
-            h.append("X-Trans-Id", "tx1");
-            h.append("X-Object-Meta-B", "\u{e9}");
-            let mut c = Connection::open(
-                "127.0.0.1",
-                port,
-                "GET",
-                "/d1/1/a/c/o",
-                &h,
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap();
-            let head = c.read_head(Duration::from_secs(1)).await.unwrap();
-            assert_eq!(head.status, 200);
-            assert_eq!(head.headers.get("x-object-meta-a"), Some("\u{e9}t\u{e9}"));
-            let mut body = c.into_body(&head, Duration::from_secs(1));
-            assert_eq!(&body.to_bytes(100).await.unwrap()[..], b"abcde");
-            let req = srv.await.unwrap();
-            assert!(req.starts_with(b"GET /d1/1/a/c/o HTTP/1.1\r\nHost: 127.0.0.1:"));
-            assert!(memchr::memmem::find(&req, b"X-Object-Meta-B: \xe9\r\n").is_some());
-        });
-    }
-
-    #[test]
-    fn short_body_is_an_error_and_silence_times_out() {
-        run(async {
-            let (port, _srv) = one_shot(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc").await;
-            let mut c = Connection::open(
-                "127.0.0.1",
-                port,
-                "GET",
-                "/x",
-                &Headers::new(),
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap();
-            let head = c.read_head(Duration::from_secs(1)).await.unwrap();
-            let mut body = c.into_body(&head, Duration::from_millis(300));
-            assert_eq!(&body.chunk().await.unwrap().unwrap()[..], b"abc");
-            // The server task keeps the socket open without sending: timeout.
-            let err = body.chunk().await.unwrap_err();
-            assert!(
-                err.is_timeout() || matches!(err, ClientError::Protocol { .. }),
-                "{err}"
-            );
-            assert!(body.is_done());
-        });
-    }
-
-    #[test]
-    fn refused_connection_is_reported() {
-        run(async {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = l.local_addr().unwrap().port();
-            drop(l);
-            let err = Connection::open(
-                "127.0.0.1",
-                port,
-                "HEAD",
-                "/x",
-                &Headers::new(),
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap_err();
-            assert!(matches!(err, ClientError::Connect { .. }), "{err}");
-        });
-    }
-
-    #[test]
-    fn expect_continue_then_chunked_body() {
-        run(async {
-            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = l.local_addr().unwrap().port();
-            let srv = tokio::task::spawn_local(async move {
-                let (mut s, _) = l.accept().await.unwrap();
-                let mut got = Vec::new();
-                let mut buf = [0u8; 4096];
-                while find_head_end(&got).is_none() {
-                    let n = s.read(&mut buf).await.unwrap();
-                    got.extend_from_slice(&buf[..n]);
-                }
-                s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
-                while !got.ends_with(b"0\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap();
-                    assert!(n > 0);
-                    got.extend_from_slice(&buf[..n]);
-                }
-                s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
-                    .await
-                    .unwrap();
-                got
-            });
-            let mut h = Headers::new();
-            h.append("Transfer-Encoding", "chunked");
-            h.append("Expect", "100-continue");
-            let t = Duration::from_secs(1);
-            let mut c = Connection::open("127.0.0.1", port, "PUT", "/o", &h, t)
-                .await
-                .unwrap();
-            assert_eq!(c.read_head(t).await.unwrap().status, 100);
-            c.send(b"hello", t).await.unwrap();
-            c.finish(t).await.unwrap();
-            let head = c.read_head(t).await.unwrap();
-            assert_eq!(head.status, 201);
-            let mut body = c.into_body(&head, t);
-            assert_eq!(body.chunk().await.unwrap(), None);
-            let got = srv.await.unwrap();
-            assert!(got.ends_with(b"5\r\nhello\r\n0\r\n\r\n"));
-        });
-    }
-}
+mod tests;
