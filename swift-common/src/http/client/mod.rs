@@ -204,9 +204,15 @@ impl Connection {
         };
         // An idle connection first; one the backend closed meanwhile fails
         // the write (or the first read, see `read_head`), and a new one
-        // takes its place.
+        // takes its place. Not for a body sent without waiting for
+        // `100 Continue`: once it is on the wire, a closed connection could
+        // not be told from a failing backend.
+        let body_first = body_left > 0
+            && !headers
+                .get("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
         let mut reused = None;
-        if let Some(mut stream) = pool.and_then(|p| p.take(&addr)) {
+        if let Some(mut stream) = pool.filter(|_| !body_first).and_then(|p| p.take(&addr)) {
             let sent = tokio::time::timeout(conn_timeout, stream.write_all(&head)).await;
             if matches!(sent, Ok(Ok(()))) {
                 reused = Some(stream);

@@ -227,6 +227,46 @@ fn pooled_connection_is_reused_and_says_no_close() {
 }
 
 #[test]
+fn a_body_sent_before_the_answer_goes_on_a_new_connection() {
+    run(async {
+        // One GET on a first connection, then the next request is awaited
+        // on a second one (the first stays open and idle).
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let srv = tokio::task::spawn_local(async move {
+            let mut first = None;
+            for reply in [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"[..],
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+            ] {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while find_head_end(&got).is_none() {
+                    let n = s.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                }
+                s.write_all(reply).await.unwrap();
+                first.get_or_insert(s);
+            }
+        });
+        let pool = Pool::new(4, Duration::from_secs(5));
+        assert_eq!(get(&pool, port).await.0, 200);
+        assert_eq!(pool.idle_count(), 1);
+        let t = Duration::from_secs(2);
+        let mut h = Headers::new();
+        h.append("Content-Length", "2");
+        let mut c = Connection::open_with(Some(&pool), "127.0.0.1", port, "POST", "/o", &h, t)
+            .await
+            .unwrap();
+        assert_eq!(pool.idle_count(), 1, "the idle connection was not taken");
+        c.send(b"ok", t).await.unwrap();
+        assert_eq!(c.read_head(t).await.unwrap().status, 201);
+        srv.await.unwrap();
+    });
+}
+
+#[test]
 fn a_pooled_connection_the_backend_closed_is_replaced_unseen() {
     run(async {
         let ok: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
