@@ -943,13 +943,20 @@ fn signal(cluster: &Cluster, node: Node, sig: Signal) {
 }
 
 /// The cluster of these tests: four object servers, the proxy (`binary`)
-/// with two workers and [`PROXY_SETTINGS`].
-fn fault_cluster(binary: PathBuf) -> Cluster {
+/// with two workers and [`PROXY_SETTINGS`]. Without `keepalive`, our proxy
+/// keeps no idle backend connection (Swift's way, an option Python's proxy
+/// ignores): the scenarios that tell the connection serving a request, or
+/// its closing, by the established connections to the object servers need
+/// that; an idle kept connection is established too.
+fn fault_cluster(binary: PathBuf, keepalive: bool) -> Cluster {
     let mut options = ClusterOptions::new(binary)
         .object_servers(4)
         .proxy_workers(2);
     for (k, v) in PROXY_SETTINGS {
         options = options.proxy_app_option(k, v);
+    }
+    if !keepalive {
+        options = options.proxy_app_option("backend_keepalive_connections", "0");
     }
     Cluster::start(options)
 }
@@ -1585,7 +1592,7 @@ fn assert_met(outcomes: &[Outcome]) {
 /// Every load scenario against our proxy, with the expectations asserted.
 #[test]
 fn storage_node_faults_under_load() {
-    let mut cluster = fault_cluster(our_proxy());
+    let mut cluster = fault_cluster(our_proxy(), true);
     let started = Instant::now();
     let shape = Shape::quick();
     let outcomes = load_scenarios(&mut cluster, "ours", &shape);
@@ -1663,7 +1670,7 @@ fn storage_node_faults_under_load() {
 /// closed, logged as 499 (408 for a stalled upload).
 #[test]
 fn resumed_gets_and_clients_that_go_away() {
-    let mut cluster = fault_cluster(our_proxy());
+    let mut cluster = fault_cluster(our_proxy(), false);
     let shape = Shape::quick();
     let client = Client::login(cluster.proxy_addr());
     let (path, body) = large_object(&client, &shape);
@@ -1749,12 +1756,12 @@ fn bench_failing_nodes() {
             writeln!(f, "{v}").expect("write SWIFT_FAULTS_JSON");
         }
     };
-    let mut cluster = fault_cluster(binary.clone());
+    let mut cluster = fault_cluster(binary.clone(), true);
     for o in load_scenarios(&mut cluster, &proxy, &shape) {
         emit(o.json());
     }
     drop(cluster);
-    let mut cluster = fault_cluster(binary);
+    let mut cluster = fault_cluster(binary, false);
     let client = Client::login(cluster.proxy_addr());
     let (path, body) = large_object(&client, &shape);
     for sig in [Signal::SIGKILL, Signal::SIGSTOP] {
