@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swift_common::config::{Conf, Constraints};
-use swift_common::http::quote::wsgi_to_str;
+use swift_common::http::quote::wsgi_as_str;
 use swift_common::http::{Reply, Request, Response, Service};
 use swift_common::logging::{Level, Logger};
 use swift_common::ring::{HashPathConf, Ring};
@@ -625,11 +625,9 @@ impl Service for ProxyApp {
         Reply::pending(self.handle(req))
     }
 }
+
 /// A WSGI name as the str hashed for its partition (`""` when its bytes are
-/// not UTF-8); ASCII, the common case, is the same text.
+/// not UTF-8).
 fn native(wsgi: &str) -> std::borrow::Cow<'_, str> {
-    if wsgi.is_ascii() {
-        return std::borrow::Cow::Borrowed(wsgi);
-    }
-    std::borrow::Cow::Owned(wsgi_to_str(wsgi).unwrap_or_default())
+    wsgi_as_str(wsgi).unwrap_or_default()
 }

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use swift_common::http::quote::{wsgi_quote, wsgi_to_str};
+use swift_common::http::quote::{wsgi_as_str, wsgi_quote};
 use swift_common::http::{Env, Headers, Response, Service};
 
 use crate::context::{CACHE_TIMEOUT, SwiftOwner, cache, infocache, subrequest};
@@ -35,13 +35,10 @@ pub fn cache_key(account: &str, container: Option<&str>) -> String {
     }
 }
 
-/// A WSGI name as the str Swift keys its caches with (ASCII, the common
-/// case, is the same text).
+/// A WSGI name as the str Swift keys its caches with (itself when its
+/// bytes are not UTF-8).
 fn native(wsgi: &str) -> Cow<'_, str> {
-    if wsgi.is_ascii() {
-        return Cow::Borrowed(wsgi);
-    }
-    Cow::Owned(wsgi_to_str(wsgi).unwrap_or_else(|| wsgi.to_owned()))
+    wsgi_as_str(wsgi).unwrap_or(Cow::Borrowed(wsgi))
 }
 
 /// `_prep_headers_to_info`: the headers lowercased, with `x-<type>-meta-*`

@@ -37,10 +37,18 @@ pub fn bytes_to_wsgi(b: &[u8]) -> String {
 /// A WSGI string's bytes read as UTF-8 (Swift's `wsgi_to_str`); `None`
 /// when they are not UTF-8.
 pub fn wsgi_to_str(s: &str) -> Option<String> {
+    wsgi_as_str(s).map(std::borrow::Cow::into_owned)
+}
+
+/// [`wsgi_to_str`] without a copy for ASCII (the common case: the same
+/// text either way).
+pub fn wsgi_as_str(s: &str) -> Option<std::borrow::Cow<'_, str>> {
     if s.is_ascii() {
-        return Some(s.to_owned());
+        return Some(std::borrow::Cow::Borrowed(s));
     }
-    String::from_utf8(wsgi_bytes(s)).ok()
+    String::from_utf8(wsgi_bytes(s))
+        .ok()
+        .map(std::borrow::Cow::Owned)
 }
 
 /// A str as a WSGI string (Swift's `str_to_wsgi`): its UTF-8 bytes, each
