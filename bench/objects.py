@@ -311,6 +311,12 @@ def request(port, method, path, headers=None, body=b"", timeout=60.0):
             if not chunk:
                 break
             data += chunk
+    return parse_response_head(data)
+
+
+def parse_response_head(data):
+    """(status, headers dict lowercased, what follows the head) of bytes
+    holding a whole response head."""
     head, _, rest = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -905,14 +911,7 @@ def client_main(spec_path):
             if not chunk:
                 raise ConnectionError("closed before a response")
             buf += chunk
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        h = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            h[k.strip().lower()] = v.strip()
-        return status, h, rest
+        return parse_response_head(buf)
 
     def small_body(s, h, rest):
         """Read a (short) body after a head; returns bytes past it."""

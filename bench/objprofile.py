@@ -30,6 +30,7 @@ compared exactly. Kinds of request:
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -147,6 +148,51 @@ def setup_objects(ctx, large):
     O.put_stream(port, f"/v1/{O.ACCOUNT}/large/L0", tok, large)
 
 
+class Run:
+    """A started cluster, warmed up for one kind of request: its client,
+    how many requests to measure (`n`, after `warm`), and the unit the
+    figures are given in (per request, or per MiB for large objects)."""
+
+    def __init__(self, args, kind, cl):
+        self.cl = cl
+        self.kind = kind
+        self.large = args.large_mib * O.MIB
+        self.n = args.requests if kind.endswith("1k") else args.large_requests
+        self.warm = max(self.n // 10, 3)
+        self.client = None
+        self.pid = None
+        self.large_mib = args.large_mib
+
+    def measure(self):
+        run_kind(self.kind, self.n, self.warm, self.client, self.large)
+
+    @property
+    def unit(self):
+        return self.n if self.kind.endswith("1k") else self.n * self.large_mib
+
+    @property
+    def per(self):
+        return "request" if self.kind.endswith("1k") else "MiB"
+
+
+@contextlib.contextmanager
+def warmed(ctx, args, kind, argv=None):
+    """Start the cluster with our proxy run as `argv` (default: the binary
+    itself), put the objects, connect the client and send the warm-up
+    requests; close and stop everything at the end."""
+    cl, stop = start(ctx, argv or [args.binary])
+    try:
+        r = Run(args, kind, cl)
+        setup_objects(ctx, r.large)
+        r.client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
+        run_kind(kind, r.warm, 0, r.client, r.large)
+        r.pid = cl.servers["ours"].pid
+        yield r
+        r.client.close()
+    finally:
+        stop_all(ctx, cl, stop)
+
+
 def parse_callgrind(path):
     """(total Ir, {function: calls to malloc/realloc/calloc from it})."""
     names = {}
@@ -184,28 +230,17 @@ def callgrind(ctx, args, kind):
     out = os.path.join(args.outdir, f"callgrind.{kind}")
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             args.binary]
-    cl, stop = start(ctx, argv)
-    try:
-        large = args.large_mib * O.MIB
-        setup_objects(ctx, large)
-        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
-        n = args.requests if kind.endswith("1k") else args.large_requests
-        warm = max(n // 10, 3)
-        run_kind(kind, warm, 0, client, large)
-        pid = cl.servers["ours"].pid
-        subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True,
+    with warmed(ctx, args, kind, argv) as r:
+        subprocess.run(["callgrind_control", "-i", "on", str(r.pid)], check=True, capture_output=True,
                        timeout=60)
-        run_kind(kind, n, warm, client, large)
-        subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True,
+        r.measure()
+        subprocess.run(["callgrind_control", "-i", "off", str(r.pid)], check=True, capture_output=True,
                        timeout=60)
-        client.close()
-        os.kill(pid, signal.SIGTERM)
-        cl.servers["ours"].proc.wait(timeout=120)
-    finally:
-        stop_all(ctx, cl, stop)
+        r.client.close()
+        os.kill(r.pid, signal.SIGTERM)
+        r.cl.servers["ours"].proc.wait(timeout=120)
     total, allocs = parse_callgrind(out)
-    unit = n if kind.endswith("1k") else n * args.large_mib
-    per = "request" if kind.endswith("1k") else "MiB"
+    n, unit, per = r.n, r.unit, r.per
     print(f"\n== {kind}: {total / unit:,.0f} instructions per {per} "
           f"({n} requests{'' if kind.endswith('1k') else f' of {args.large_mib} MiB'}); "
           f"{sum(allocs.values()) / unit:,.1f} malloc/realloc/calloc calls per {per}")
@@ -234,23 +269,11 @@ def cpu(ctx, args, kind):
     """CPU time of the measured requests, no tool attached: the proxy's
     on-CPU time from /proc/PID/schedstat (ns), user and system from
     /proc/PID/stat (ticks)."""
-    cl, stop = start(ctx, [args.binary])
-    try:
-        large = args.large_mib * O.MIB
-        setup_objects(ctx, large)
-        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
-        n = args.requests if kind.endswith("1k") else args.large_requests
-        warm = max(n // 10, 3)
-        run_kind(kind, warm, 0, client, large)
-        pid = cl.servers["ours"].pid
-        ns0, t0 = O.sched_ns([pid]), O.cpu_of([pid])
-        run_kind(kind, n, warm, client, large)
-        ns1, t1 = O.sched_ns([pid]), O.cpu_of([pid])
-        client.close()
-    finally:
-        stop_all(ctx, cl, stop)
-    unit = n if kind.endswith("1k") else n * args.large_mib
-    per = "request" if kind.endswith("1k") else "MiB"
+    with warmed(ctx, args, kind) as r:
+        ns0, t0 = O.sched_ns([r.pid]), O.cpu_of([r.pid])
+        r.measure()
+        ns1, t1 = O.sched_ns([r.pid]), O.cpu_of([r.pid])
+    n, unit, per = r.n, r.unit, r.per
     u, sy = O.cpu_delta(t0, t1)
     print(f"\n== {kind}: {(ns1 - ns0) / 1e6 / unit:.4f} ms of CPU per {per} ({n} requests"
           f"{'' if kind.endswith('1k') else f' of {args.large_mib} MiB'}); user {u * 1000 / unit:.4f} ms, "
@@ -261,28 +284,17 @@ def perf(ctx, args, kind):
     """Where the CPU time goes, kernel included: `perf record` (cpu-clock
     samples) attached for the measured requests."""
     out = os.path.join(args.outdir, f"perf.{kind}")
-    cl, stop = start(ctx, [args.binary])
-    try:
-        large = args.large_mib * O.MIB
-        setup_objects(ctx, large)
-        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
-        n = args.requests if kind.endswith("1k") else args.large_requests
-        warm = max(n // 10, 3)
-        run_kind(kind, warm, 0, client, large)
-        pid = cl.servers["ours"].pid
-        pr = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "10000", "-g", "-p", str(pid),
+    with warmed(ctx, args, kind) as r:
+        pr = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "10000", "-g", "-p", str(r.pid),
                                "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
-        run_kind(kind, n, warm, client, large)
+        r.measure()
         pr.send_signal(signal.SIGINT)
         pr.wait(timeout=120)
-        client.close()
-    finally:
-        stop_all(ctx, cl, stop)
+    n = r.n
     rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,symbol",
                           "--percent-limit", "0.7"], capture_output=True, text=True, timeout=600).stdout
-    unit = n if kind.endswith("1k") else n * args.large_mib
-    per = "request" if kind.endswith("1k") else "MiB"
+    unit, per = r.unit, r.per
     samples = re.search(r"of event 'cpu-clock'\n# Event count \(approx.\): (\d+)", rep)
     total_ms = int(samples.group(1)) / 1e6 if samples else 0
     kernel = sum(float(m.group(1)) for m in re.finditer(r"^\s+([\d.]+)%\s+\[kernel", rep, re.M))
@@ -301,19 +313,11 @@ def trace(ctx, args, kind):
 
 def strace(ctx, args, kind, full=False):
     out = os.path.join(args.outdir, f"strace{'-full' if full else ''}.{kind}")
-    cl, stop = start(ctx, [args.binary])
-    try:
-        large = args.large_mib * O.MIB
-        setup_objects(ctx, large)
-        client = Client(ctx.cluster.ports["ours"], ctx.tokens["ours"], args.connections)
-        n = args.requests if kind.endswith("1k") else args.large_requests
-        warm = max(n // 10, 3)
-        run_kind(kind, warm, 0, client, large)
-        pid = cl.servers["ours"].pid
+    with warmed(ctx, args, kind) as r:
         opts = ["-f", "-tt", "-s", "80"] if full else ["-c", "-f"]
         if full:
-            n = min(n, 3)
-        st = subprocess.Popen(["strace"] + opts + ["-p", str(pid), "-o", out], stdout=subprocess.DEVNULL,
+            r.n = min(r.n, 3)
+        st = subprocess.Popen(["strace"] + opts + ["-p", str(r.pid), "-o", out], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE)
         # strace says "attached" for each thread once it is in.
         line = b""
@@ -323,14 +327,10 @@ def strace(ctx, args, kind, full=False):
             if not line:
                 break
         time.sleep(0.2)
-        run_kind(kind, n, warm, client, large)
+        r.measure()
         st.send_signal(signal.SIGINT)
         st.wait(timeout=60)
-        client.close()
-    finally:
-        stop_all(ctx, cl, stop)
-    unit = n if kind.endswith("1k") else n * args.large_mib
-    per = "request" if kind.endswith("1k") else "MiB"
+    n, unit, per = r.n, r.unit, r.per
     if full:
         print(f"\n== {kind}: every system call of {n} requests ({out})")
         with open(out) as f:
